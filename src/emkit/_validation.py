@@ -1,0 +1,203 @@
+"""Input validation shared by every estimator.
+
+Bad input is refused before any work starts, with a message that names what is wrong and
+where: the argument, the row and the column.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_array, validate_data
+
+from emkit._backend import Array, is_torch, namespace, to_numpy
+
+__all__ = [
+    "check_data",
+    "check_finite",
+    "check_n_samples",
+    "check_sample_weight",
+    "describe_position",
+]
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def describe_position(row: int, column: int, feature_names=None) -> str:
+    """``"row 3, column 1 ('waiting')"`` for messages (0-based indices, as NumPy's)."""
+    where = f"row {row}, column {column}"
+    if feature_names is not None:
+        where += f" ({feature_names[column]!r})"
+    return where
+
+
+def _locate_non_numeric(X, name: str, error: Exception) -> Exception:
+    """An error naming the first cell of ``X`` that is not a real number."""
+    if hasattr(X, "dtypes") and hasattr(X, "columns"):
+        for column, (label, dtype) in enumerate(zip(X.columns, X.dtypes, strict=True)):
+            kind = getattr(dtype, "kind", "O")
+            if kind not in "biuf":
+                for row, value in enumerate(X.iloc[:, column]):
+                    if not isinstance(value, numbers.Real):
+                        return type(error)(
+                            f"{name} column {label!r} (column {column}) is not numeric: "
+                            f"row {row} holds {value!r}. {error}"
+                        )
+                return type(error)(f"{name} column {label!r} has dtype {dtype}. {error}")
+        return error
+    array = np.asarray(X, dtype=object)
+    if array.ndim != 2:
+        return error
+    for row, column in np.ndindex(*array.shape):
+        value = array[row, column]
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return type(error)(
+                f"{name} holds a value that is not a number at "
+                f"{describe_position(row, column)}: {value!r}. {error}"
+            )
+    return error
+
+
+def check_finite(X: Array, name: str = "X", feature_names=None) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of ``X``."""
+    xp = namespace(X)
+    finite = xp.isfinite(X)
+    if bool(xp.all(finite)):
+        return
+    bad = np.argwhere(~to_numpy(finite))[0]
+    value = to_numpy(X[int(bad[0]), int(bad[1])]) if X.ndim == 2 else None
+    kind = "NaN" if np.isnan(value) else "inf"
+    raise ValueError(
+        f"{name} contains {kind} at {describe_position(int(bad[0]), int(bad[1]), feature_names)}"
+        f" (first of {int((~to_numpy(finite)).sum())} non-finite entries). Remove or impute "
+        "these rows first; missing values are not supported by this estimator."
+    )
+
+
+def _check_torch(estimator, X, *, reset: bool, name: str, dtypes) -> Array:
+    import torch
+
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D {name}, got a {X.ndim}D tensor of shape {tuple(X.shape)}. Reshape "
+            "your data with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a "
+            "single sample."
+        )
+    if X.is_complex():
+        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}.")
+    if X.dtype not in (torch.float64, torch.float32):
+        X = X.to(torch.float64 if np.float64 in dtypes else torch.float32)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) (shape="
+            f"{tuple(X.shape)}) while a minimum of 1 is required."
+        )
+    if reset:
+        estimator.n_features_in_ = int(X.shape[1])
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return X
+
+
+def check_data(
+    estimator,
+    X,
+    *,
+    reset: bool,
+    name: str = "X",
+    ensure_min_samples: int = 1,
+    allow_nan: bool = False,
+) -> Array:
+    """Validate a data matrix for ``estimator``.
+
+    NumPy-like input (arrays, lists, DataFrames, sparse refused) goes through scikit-learn's
+    ``validate_data``, which also records or checks ``n_features_in_`` and
+    ``feature_names_in_``; PyTorch tensors stay tensors on their device. Float32 stays
+    float32; everything else becomes float64.
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinity (naming the first row and column), complex or non-numeric values
+        (naming the cell), fewer than ``ensure_min_samples`` rows, a wrong number of features.
+    TypeError
+        For cells that cannot be converted to a number at all, such as dictionaries.
+    """
+    if is_torch(X):
+        X = _check_torch(estimator, X, reset=reset, name=name, dtypes=FLOAT_DTYPES)
+        if X.shape[0] < ensure_min_samples:
+            raise ValueError(
+                f"Found array with {X.shape[0]} sample(s) while a minimum of "
+                f"{ensure_min_samples} is required."
+            )
+    else:
+        try:
+            X = validate_data(
+                estimator,
+                X,
+                reset=reset,
+                dtype=list(FLOAT_DTYPES),
+                ensure_all_finite=False,
+                ensure_min_samples=ensure_min_samples,
+                accept_sparse=False,
+            )
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            if "could not convert" in message or "argument must be" in message:
+                raise _locate_non_numeric(X, name, error) from error
+            raise
+    if not allow_nan:
+        check_finite(X, name, getattr(estimator, "feature_names_in_", None))
+    return X
+
+
+def check_n_samples(X: Array, n_components: int, what: str = "n_components") -> None:
+    """Refuse fewer samples than components, before any work."""
+    if X.shape[0] < n_components:
+        raise ValueError(
+            f"Expected n_samples >= {what}, but got {what}={n_components} and "
+            f"n_samples={X.shape[0]}: each component needs at least one sample."
+        )
+
+
+def check_sample_weight(sample_weight, X: Array) -> Array | None:
+    """Validate ``sample_weight`` against ``X``: finite, non-negative, not all zero.
+
+    Returns ``None`` for unit weights, otherwise a 1-D array in the namespace, on the device
+    and of the dtype of ``X``.
+    """
+    if sample_weight is None:
+        return None
+    xp = namespace(X)
+    if is_torch(sample_weight) or is_torch(X):
+        from emkit._backend import as_backend
+
+        weights = as_backend(to_numpy(sample_weight, dtype=np.float64), like=X)
+    else:
+        weights = check_array(
+            sample_weight, ensure_2d=False, dtype=X.dtype, ensure_all_finite=False,
+            input_name="sample_weight",
+        )
+        if weights.ndim == 0:
+            weights = np.full(X.shape[0], float(weights), dtype=X.dtype)
+    if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight must have shape ({X.shape[0]},) to match X, got "
+            f"{tuple(weights.shape)}."
+        )
+    check_finite(weights[:, None], "sample_weight")
+    host = to_numpy(weights)
+    if (host < 0).any():
+        row = int(np.argmax(host < 0))
+        raise ValueError(f"sample_weight must be non-negative; row {row} is {host[row]!r}.")
+    if not (host > 0).any():
+        raise ValueError("sample_weight sums to zero: at least one sample needs weight.")
+    return xp.asarray(weights)
