@@ -23,7 +23,12 @@ class Statistics:
     """
 
     def _map(self, fn) -> Statistics:
-        return type(self)(**{f.name: fn(getattr(self, f.name)) for f in dataclasses.fields(self)})
+        def apply(value):
+            return value._map(fn) if isinstance(value, Statistics) else fn(value)
+
+        return type(self)(
+            **{f.name: apply(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        )
 
     def __add__(self, other: Statistics) -> Statistics:
         if type(other) is not type(self):

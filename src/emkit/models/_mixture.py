@@ -1,0 +1,330 @@
+"""What every mixture estimator shares: validation, initialisation, the fit loop, prediction.
+
+A concrete estimator says which component family it mixes (``_family``), how to start from
+responsibilities or user-given parameters, and how its parameters map to fitted attributes.
+Fitted attributes are the single source of truth: prediction, warm starts and model files
+rebuild the engine's parameters from them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import abstractmethod
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.cluster import KMeans as _SKLearnKMeans
+from sklearn.cluster import kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from emkit._backend import Array, as_backend, is_torch, log_normalize, namespace, to_numpy
+from emkit._validation import check_data, check_n_samples, check_sample_weight
+from emkit.em.loop import EMResult, run_em
+from emkit.em.mixture import Mixture, MixtureParams
+from emkit.executors.memory import InMemory
+
+__all__ = ["BaseMixture"]
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+class BaseMixture(DensityMixin, BaseEstimator):
+    """Base class of the mixture estimators (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_METHODS))],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "callbacks": [list, tuple, callable, None],
+        "monotonic": [StrOptions({"warn", "raise", "ignore"})],
+    }
+
+    # ------------------------------------------------------------------ for subclasses
+    @abstractmethod
+    def _family(self):
+        """The component family with this estimator's options."""
+
+    @abstractmethod
+    def _check_initial_values(self, n_features: int) -> None:
+        """Validate user-given starting values against the data's number of features."""
+
+    @abstractmethod
+    def _apply_initial_values(self, params: MixtureParams | None, origin: np.ndarray | None):
+        """Starting parameters: ``params`` (from responsibilities) overridden by user values.
+
+        ``params`` is ``None`` when the user gave every starting value.
+        """
+
+    @abstractmethod
+    def _set_fitted(self, params: MixtureParams, origin: np.ndarray | None, like: Array) -> None:
+        """Store ``params`` (in the frame shifted by ``origin``) as fitted attributes."""
+
+    @abstractmethod
+    def _fitted_params(self, origin: np.ndarray | None) -> MixtureParams:
+        """Engine parameters rebuilt from the fitted attributes, in the frame of ``origin``."""
+
+    def _origin(self, X: Array, sample_weight: Array | None) -> np.ndarray | None:
+        """Point subtracted from every row during fitting (``None``: rows are used as they
+        are, for families whose support is not translation invariant)."""
+        return None
+
+    def _prediction_origin(self) -> np.ndarray | None:
+        """Origin of the frame in which prediction runs."""
+        return None
+
+    @abstractmethod
+    def _public_view(
+        self, params: MixtureParams, origin: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """Parameters as fitted-attribute names and NumPy arrays (for callbacks)."""
+
+    def _has_all_initial_values(self) -> bool:
+        return False
+
+    def _row_width(self, n_features: int) -> int:
+        """Working elements per row in the E-step, for the automatic chunk size."""
+        return self.n_components * (n_features + 1)
+
+    # ------------------------------------------------------------------ fitting
+    def _model(self) -> Mixture:
+        return Mixture(self._family(), self.n_components)
+
+    def _data(self, X: Array, sample_weight: Array | None, origin: np.ndarray | None) -> InMemory:
+        return InMemory(
+            X, sample_weight, origin=origin, chunk_size=self.chunk_size,
+            row_width=self._row_width(X.shape[1]),
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters by EM.
+
+        Runs ``n_init`` initialisations and keeps the one with the highest final
+        log-likelihood; each runs until the mean log-likelihood per sample changes by less
+        than ``tol`` or ``max_iter`` iterations. With ``warm_start=True`` and a fitted model,
+        starts from the fitted parameters (one initialisation).
+
+        Parameters
+        ----------
+        X : array-like or tensor of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight equals repeating the row.
+
+        Returns
+        -------
+        self
+        """
+        warm = self.warm_start and hasattr(self, "converged_")
+        X = check_data(self, X, reset=not warm, ensure_min_samples=2)
+        check_n_samples(X, self.n_components)
+        sample_weight = check_sample_weight(sample_weight, X)
+        self._check_initial_values(X.shape[1])
+        callbacks = self._callbacks()
+        origin = self._origin(X, sample_weight)
+        model = self._model()
+        data = self._data(X, sample_weight, origin)
+        random_state = check_random_state(self.random_state)
+        best: EMResult | None = None
+        n_init = 1 if warm else self.n_init
+        for init in range(n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            if warm:
+                params = self._fitted_params(origin)
+            else:
+                params = self._initial_params(model, data, X, sample_weight, origin, random_state)
+            result = run_em(
+                model, data, params,
+                max_iter=self.max_iter, tol=self.tol, monotonic=self.monotonic,
+                callbacks=callbacks, view=lambda p: self._public_view(p, origin),
+                verbose=self.verbose, verbose_interval=self.verbose_interval, dtype=_dtype(X),
+            )
+            if self.verbose:
+                state = "converged" if result.converged else "did not converge"
+                print(f"Initialization {state}. lower bound {_final_bound(result)!r}.")
+            if best is None or _final_bound(result) > _final_bound(best):
+                best = result
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"Best performing initialization did not converge within max_iter="
+                f"{self.max_iter} iterations (last change of the mean log-likelihood above "
+                f"tol={self.tol}). Try different init parameters, increase max_iter or tol, or "
+                "check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._set_fitted(best.params, origin, X)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bounds_ = list(best.lower_bounds)
+        self.lower_bound_ = _final_bound(best)
+        return self
+
+    def _callbacks(self) -> tuple:
+        if self.callbacks is None:
+            return ()
+        callbacks = (self.callbacks,) if callable(self.callbacks) else tuple(self.callbacks)
+        for position, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise TypeError(f"callbacks[{position}] is not callable: {callback!r}.")
+        return callbacks
+
+    def _initial_params(self, model, data, X, sample_weight, origin, random_state):
+        """Starting parameters: an M-step on initial responsibilities, then user values."""
+        if self._has_all_initial_values():
+            return self._apply_initial_values(None, origin)
+        resp_of = self._initial_responsibilities(X, sample_weight, random_state)
+        stats = data.statistics(model, resp_of)
+        return self._apply_initial_values(model.maximize(stats), origin)
+
+    def _initial_responsibilities(self, X, sample_weight, random_state):
+        """``resp_of(start, rows)`` giving initial responsibilities chunk by chunk.
+
+        As scikit-learn: ``'kmeans'`` one-hot labels of one k-means run; ``'k-means++'`` and
+        ``'random_from_data'`` one-hot rows at K chosen samples (all others zero);
+        ``'random'`` uniform draws normalised per row, drawn chunk after chunk in the same
+        order as one (n, K) draw.
+        """
+        n_samples = X.shape[0]
+        K = self.n_components
+        method = self.init_params
+        if method == "random":
+            def resp_of(start, rows):
+                draws = random_state.uniform(size=(rows.shape[0], K))
+                return as_backend(draws / draws.sum(axis=1)[:, None], like=rows)
+            return resp_of
+        if method == "kmeans":
+            weights = None if sample_weight is None else to_numpy(sample_weight)
+            labels = (
+                _SKLearnKMeans(n_clusters=K, n_init=1, random_state=random_state)
+                .fit(to_numpy(X), sample_weight=weights)
+                .labels_
+            )
+        else:
+            if method == "k-means++":
+                _, chosen = kmeans_plusplus(to_numpy(X), K, random_state=random_state)
+            else:
+                chosen = random_state.choice(n_samples, size=K, replace=False)
+            labels = np.full(n_samples, -1)
+            labels[chosen] = np.arange(K)
+
+        def resp_of(start, rows):
+            block = labels[start : start + rows.shape[0]]
+            one_hot = (block[:, None] == np.arange(K)[None, :]).astype(np.float64)
+            return as_backend(one_hot, like=rows)
+
+        return resp_of
+
+    # ------------------------------------------------------------------ prediction
+    def _prepared(self, X):
+        check_is_fitted(self)
+        X = check_data(self, X, reset=False)
+        origin = self._prediction_origin()
+        model = self._model()
+        data = self._data(X, None, origin)
+        return model, data, model.prepare(self._fitted_params(origin), X)
+
+    def score_samples(self, X):
+        r"""Log-density :math:`\log p(x_n) = \log \sum_k \pi_k p(x_n \mid k)` of each row.
+
+        Returns
+        -------
+        log_prob : array of shape (n_samples,), in the namespace and on the device of X
+        """
+        model, data, prepared = self._prepared(X)
+        return data.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[1])
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample of ``X`` (a float)."""
+        return float(namespace(X).mean(self.score_samples(X))) if is_torch(X) else float(
+            np.mean(self.score_samples(X))
+        )
+
+    def predict_proba(self, X):
+        r"""Posterior responsibilities :math:`\gamma_{nk} = p(z_n = k \mid x_n)`, (n, K)."""
+        model, data, prepared = self._prepared(X)
+        return data.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[0])
+
+    def predict(self, X):
+        """The most probable component of each row (the argmax of the responsibilities)."""
+        model, data, prepared = self._prepared(X)
+        xp = data.xp
+        return data.map_rows(lambda rows: xp.argmax(model.log_joint(rows, prepared), axis=1))
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then label ``X`` with the fitted parameters (same as ``fit(X).predict(X)``)."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def _n_parameters(self) -> int:
+        check_is_fitted(self)
+        return self._model().n_parameters(self._fitted_params(None))
+
+    def bic(self, X) -> float:
+        r"""Bayesian information criterion :math:`-2 \log L + p \log n` (lower is better)."""
+        n = X.shape[0]
+        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X) -> float:
+        r"""Akaike information criterion :math:`-2 \log L + 2p` (lower is better)."""
+        return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1):
+        """Draw ``n_samples`` rows from the fitted mixture.
+
+        Component counts are multinomial with the fitted weights (drawn with
+        ``random_state``, as scikit-learn), then rows are drawn per component.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component of each row.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least "
+                "one sample."
+            )
+        params = self._fitted_params(None)
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, params.weights)
+        X = self._model().family.sample(params.components, counts, rng)
+        y = np.concatenate([np.full(count, k, dtype=int) for k, count in enumerate(counts)])
+        return X, y
+
+
+def _final_bound(result: EMResult) -> float:
+    return result.lower_bounds[-1] if result.lower_bounds else result.initial_lower_bound
+
+
+def _dtype(X: Array):
+    return np.float32 if str(X.dtype).endswith("float32") else np.float64
+
+
+def weighted_mean(X: Array, sample_weight: Array | None) -> np.ndarray:
+    """Mean of the rows in float64, rounded to a value the data's dtype holds exactly."""
+    mean = InMemory(X, sample_weight, row_width=X.shape[1]).mean()
+    return to_numpy(as_backend(mean, like=X), np.float64)
+
+
+def to_like(a: np.ndarray, like: Array) -> Any:
+    """Fitted attribute ``a`` (float64) in the namespace and on the device of ``like``."""
+    if is_torch(like):
+        import torch
+
+        return as_backend(a, like, dtype=torch.float64)
+    return np.asarray(a, dtype=np.float64)
