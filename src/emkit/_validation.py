@@ -6,8 +6,6 @@ where: the argument, the row and the column.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
@@ -32,6 +30,14 @@ def describe_position(row: int, column: int, feature_names=None) -> str:
     return where
 
 
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _locate_non_numeric(X, name: str, error: Exception) -> Exception:
     """An error naming the first cell of ``X`` that is not a real number."""
     if hasattr(X, "dtypes") and hasattr(X, "columns"):
@@ -39,7 +45,7 @@ def _locate_non_numeric(X, name: str, error: Exception) -> Exception:
             kind = getattr(dtype, "kind", "O")
             if kind not in "biuf":
                 for row, value in enumerate(X.iloc[:, column]):
-                    if not isinstance(value, numbers.Real):
+                    if not _is_number(value):
                         return type(error)(
                             f"{name} column {label!r} (column {column}) is not numeric: "
                             f"row {row} holds {value!r}. {error}"
@@ -51,9 +57,7 @@ def _locate_non_numeric(X, name: str, error: Exception) -> Exception:
         return error
     for row, column in np.ndindex(*array.shape):
         value = array[row, column]
-        try:
-            float(value)
-        except (TypeError, ValueError):
+        if not _is_number(value):
             return type(error)(
                 f"{name} holds a value that is not a number at "
                 f"{describe_position(row, column)}: {value!r}. {error}"
@@ -197,7 +201,7 @@ def check_sample_weight(sample_weight, X: Array) -> Array | None:
     host = to_numpy(weights)
     if (host < 0).any():
         row = int(np.argmax(host < 0))
-        raise ValueError(f"sample_weight must be non-negative; row {row} is {host[row]!r}.")
+        raise ValueError(f"sample_weight must be non-negative; row {row} is {float(host[row])!r}.")
     if not (host > 0).any():
         raise ValueError("sample_weight sums to zero: at least one sample needs weight.")
     return xp.asarray(weights)

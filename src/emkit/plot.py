@@ -35,6 +35,8 @@ __all__ = [
 
 _GREY = (0.55, 0.55, 0.55)
 _STYLES = {1: "-", 2: "--", 3: ":"}
+# tab10 with red second, so that two components mix into purple as in Bishop's figures.
+_TAB10_ORDER = (0, 3, 2, 1, 4, 5, 6, 7, 8, 9)
 
 
 def _pyplot():
@@ -56,34 +58,39 @@ def _new_axes(ax):
 
 
 def _component_colors(n_components: int) -> np.ndarray:
-    """RGB colours, shape (n_components, 3): ``tab10``, or evenly spaced hues beyond ten."""
+    """RGB colours, shape (n_components, 3): ``tab10`` or, beyond ten, evenly spaced hues."""
     plt = _pyplot()
     if n_components <= 10:
         cmap = plt.get_cmap("tab10")
-        return np.array([cmap(k)[:3] for k in range(n_components)])
+        return np.array([cmap(k)[:3] for k in _TAB10_ORDER[:n_components]])
     cmap = plt.get_cmap("hsv")
     return np.array([cmap(k / n_components)[:3] for k in range(n_components)])
 
 
-def _full_covariances(model) -> np.ndarray:
+def _full_covariances(covariances, covariance_type: str, n_features: int) -> np.ndarray:
     """Covariance matrices of shape (K, D, D) from a fitted ``covariances_``.
 
     ``covariances_`` has shape (K, D, D) for ``"full"``, (D, D) for ``"tied"``, (K, D) for
-    ``"diag"`` and (K,) for ``"spherical"``.
+    ``"diag"`` and (K,) for ``"spherical"``; a tied matrix is returned with K = 1.
     """
-    means = to_numpy(model.means_, dtype=np.float64)
-    n_components, n_features = means.shape
-    covariances = to_numpy(model.covariances_, dtype=np.float64)
-    covariance_type = getattr(model, "covariance_type", "full")
+    covariances = to_numpy(covariances, dtype=np.float64)
     if covariance_type == "full":
         return covariances
     if covariance_type == "tied":
-        return np.broadcast_to(covariances, (n_components, n_features, n_features)).copy()
+        return covariances[None]
     if covariance_type == "diag":
         return covariances[:, :, None] * np.eye(n_features)
     if covariance_type == "spherical":
         return covariances[:, None, None] * np.eye(n_features)
     raise ValueError(f"unknown covariance_type {covariance_type!r}")
+
+
+def _model_covariances(model) -> np.ndarray:
+    """Covariance matrices of shape (K, D, D) of a fitted mixture."""
+    means = to_numpy(model.means_, dtype=np.float64)
+    covariance_type = getattr(model, "covariance_type", "full")
+    full = _full_covariances(model.covariances_, covariance_type, means.shape[1])
+    return np.broadcast_to(full, (means.shape[0], *full.shape[1:]))
 
 
 class _Plane:
@@ -168,6 +175,7 @@ def plot_responsibilities(
     *,
     n_std: Sequence[float] = (1, 2),
     point_size: float = 14.0,
+    feature_names: Sequence[str] | None = None,
     title: str | None = None,
 ):
     r"""Scatter ``X`` coloured by responsibilities, with the components as ellipses.
@@ -190,6 +198,8 @@ def plot_responsibilities(
         Ellipses drawn at these numbers of standard deviations.
     point_size : float, default=14.0
         Marker area of the points.
+    feature_names : sequence of str, default=None
+        Axis labels for two features; by default the model's ``feature_names_in_``, if any.
     title : str, default=None
         Title of the axes; by default the number of components and the covariance type.
 
@@ -197,15 +207,17 @@ def plot_responsibilities(
     -------
     matplotlib.axes.Axes
     """
+    resp = to_numpy(model.predict_proba(X), dtype=np.float64)
     X = _as_matrix(X)
     ax = _new_axes(ax)
-    plane = _Plane(X, getattr(model, "feature_names_in_", None))
-    resp = to_numpy(model.predict_proba(X), dtype=np.float64)
+    if feature_names is None:
+        feature_names = getattr(model, "feature_names_in_", None)
+    plane = _Plane(X, feature_names)
     colors = _component_colors(resp.shape[1])
     points = plane.points(X)
     _scatter(ax, points, _mix(resp, colors), point_size)
     means = plane.points(to_numpy(model.means_, dtype=np.float64))
-    _draw_components(ax, means, plane.covariances(_full_covariances(model)), colors, n_std)
+    _draw_components(ax, means, plane.covariances(_model_covariances(model)), colors, n_std)
     _frame(ax, points)
     plane.decorate(ax)
     if title is None:
@@ -218,7 +230,7 @@ def plot_responsibilities(
 def _initial_parameters(
     X: np.ndarray, n_components: int, covariance_type: str, means_init, random_state
 ) -> dict[str, np.ndarray]:
-    """Uniform weights, means drawn among the points and the data covariance."""
+    """Uniform weights, means drawn among the points, every covariance the data's."""
     n_samples, n_features = X.shape
     if means_init is None:
         rng = check_random_state(random_state)
@@ -243,11 +255,11 @@ def _initial_parameters(
         "weights_init": np.full(n_components, 1.0 / n_components),
         "means_init": means,
         "precisions_init": precisions[covariance_type],
-        "covariances": np.broadcast_to(covariance, (n_components, n_features, n_features)),
     }
 
 
 def _responsibilities(X, weights, means, covariances) -> np.ndarray:
+    """Posterior probabilities of the components for every row of ``X``."""
     log_joint = np.column_stack(
         [
             np.log(w) + multivariate_normal(mean=m, cov=c, allow_singular=True).logpdf(X)
@@ -275,9 +287,9 @@ def plot_em_steps(
 
     The first panel shows the data and the initial components (uniform weights, means drawn
     among the points unless ``means_init`` is given, every covariance equal to the data
-    covariance); the next, the responsibilities of that first E-step; then one panel per
-    entry ``L`` of ``iterations`` shows the components after ``L`` full EM iterations, the
-    points coloured by their responsibilities under them.
+    covariance); the next, the responsibilities of the first E-step; then one panel per
+    entry ``L`` of ``iterations`` shows the components after ``L`` EM iterations (M-step
+    and E-step), with the points coloured by their responsibilities under them.
 
     Parameters
     ----------
@@ -309,44 +321,48 @@ def plot_em_steps(
 
     Notes
     -----
-    The mixture is fitted with ``warm_start=True`` and ``max_iter=1`` and refitted once per
-    iteration, so panel ``L`` shows exactly the parameters after ``L`` E- and M-steps.
+    The panels come from a single fit of :class:`~emkit.GaussianMixture` with ``tol=0``,
+    whose ``callbacks`` record the parameters after the iterations drawn.
     """
-    from emkit.selection import GaussianMixture
+    from emkit.models.gaussian_mixture import GaussianMixture
 
     X = _as_matrix(X)
     steps = sorted({int(L) for L in iterations})
     if not steps or steps[0] < 0:
         raise ValueError(f"iterations must be non-negative integers, got {iterations!r}")
     plane = _Plane(X)
-    init = _initial_parameters(X, n_components, covariance_type, means_init, random_state)
-    colors = _component_colors(n_components)
-    initial_covariances = init.pop("covariances")
-    panels: list[tuple[str, np.ndarray | None, np.ndarray, np.ndarray]] = []
-    if steps[0] == 0:
-        means = init["means_init"]
-        panels.append(("Initialisation", None, means, initial_covariances))
-        if show_first_e_step:
-            resp = _responsibilities(X, init["weights_init"], means, initial_covariances)
-            panels.append(("E-step", resp, means, initial_covariances))
+    snapshots: dict[int, dict[str, np.ndarray]] = {}
+
+    def record(info) -> None:
+        if info.iteration in steps:
+            snapshots[info.iteration] = {
+                name: to_numpy(value, dtype=np.float64).copy()
+                for name, value in info.params.items()
+            }
+
     model = GaussianMixture(
         n_components=n_components,
         covariance_type=covariance_type,
-        max_iter=1,
+        max_iter=steps[-1],
         tol=0.0,
-        warm_start=True,
-        **init,
+        callbacks=[record],
+        **_initial_parameters(X, n_components, covariance_type, means_init, random_state),
         **params,
     )
-    wanted = {L for L in steps if L > 0}
-    for L in range(1, max(steps) + 1):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X)
-        if L in wanted:
-            resp = to_numpy(model.predict_proba(X), dtype=np.float64)
-            means = to_numpy(model.means_, dtype=np.float64)
-            panels.append((f"L = {L}", resp, means, _full_covariances(model)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+
+    panels: list[tuple[str, bool, dict[str, np.ndarray]]] = []
+    for L in steps:
+        if L not in snapshots:
+            continue
+        if L == 0:
+            panels.append(("Initialisation", False, snapshots[0]))
+            if show_first_e_step:
+                panels.append(("E-step", True, snapshots[0]))
+        else:
+            panels.append((f"L = {L}", True, snapshots[L]))
 
     plt = _pyplot()
     ncols = max(1, min(ncols, len(panels)))
@@ -360,9 +376,19 @@ def plot_em_steps(
         sharey=True,
         layout="constrained",
     )
+    colors = _component_colors(n_components)
     points = plane.points(X)
-    for ax, (title, resp, means, covariances) in zip(axes.flat, panels, strict=False):
-        point_colors = [_GREY] if resp is None else _mix(resp, colors)
+    for ax, (title, coloured, snapshot) in zip(axes.flat, panels, strict=False):
+        means = snapshot["means_"]
+        covariances = np.broadcast_to(
+            _full_covariances(snapshot["covariances_"], covariance_type, X.shape[1]),
+            (n_components, X.shape[1], X.shape[1]),
+        )
+        if coloured:
+            resp = _responsibilities(X, snapshot["weights_"], means, covariances)
+            point_colors = _mix(resp, colors)
+        else:
+            point_colors = [_GREY]
         _scatter(ax, points, point_colors, 8.0)
         _draw_components(
             ax, plane.points(means), plane.covariances(covariances), colors, n_std=(1, 2)
@@ -406,6 +432,7 @@ def plot_log_likelihood(model, ax=None):
     status = {True: ", converged", False: ", not converged"}.get(converged, "")
     ax.set_title(f"Log-likelihood per sample ({bounds.size} iterations{status})")
     ax.set_xlabel("EM iteration")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("mean log-likelihood")
     ax.grid(True, alpha=0.3)
     return ax

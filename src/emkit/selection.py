@@ -27,17 +27,7 @@ from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 
 from emkit._backend import to_numpy
-
-try:
-    from emkit.models.gaussian_mixture import GaussianMixture
-except ImportError:  # TEMPORARY-SHIM
-    from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
-
-    from emkit.io import SaveLoadMixin
-
-    class GaussianMixture(SaveLoadMixin, _SklearnGaussianMixture):
-        """Stand-in."""
-
+from emkit.models.gaussian_mixture import GaussianMixture
 
 __all__ = [
     "COVARIANCE_TYPES",

@@ -246,6 +246,35 @@ class Gaussian:
             cov = (stats.sum_xx / nk - (means**2).sum(axis=1)) / means.shape[1] + self.reg_covar
         return GaussianParams(means, cov, _precision_cholesky(cov, kind))
 
+    def regularization_gap(self, params: GaussianParams, stats: GaussianStatistics) -> float:
+        r"""How far below the exact maximum of Q the regularised M-step may land, per sample.
+
+        Adding :math:`\epsilon I` to the maximiser :math:`\Sigma^*` lowers the expected
+        complete-data log-likelihood per unit of responsibility by
+        :math:`\tfrac12 \sum_i [\log(1 + \epsilon/\lambda_i) - \epsilon/(\lambda_i + \epsilon)]`
+        over the eigenvalues :math:`\lambda_i` of :math:`\Sigma^*`: about
+        :math:`\tfrac14 (\epsilon/\lambda)^2`, and unbounded for a component collapsing
+        on a point. The log-likelihood may then decrease by up to this amount.
+        """
+        eps = self.reg_covar
+        if eps == 0.0:
+            return 0.0
+        kind = self.covariance_type
+        cov = params.covariances
+        if kind in ("full", "tied"):
+            eigenvalues = np.linalg.eigvalsh(cov) - eps
+        elif kind == "diag":
+            eigenvalues = cov - eps
+        else:
+            eigenvalues = np.repeat((cov - eps)[:, None], params.means.shape[1], axis=1)
+        if (eigenvalues <= 0).any():
+            return np.inf
+        loss = 0.5 * (np.log1p(eps / eigenvalues) - eps / (eigenvalues + eps))
+        if kind == "tied":
+            return float(loss.sum())
+        share = stats.resp_sum / stats.resp_sum.sum()
+        return float(share @ loss.reshape(len(share), -1).sum(axis=1))
+
     def from_precisions(
         self, means: np.ndarray, precisions: np.ndarray
     ) -> GaussianParams:
@@ -309,14 +338,16 @@ class Gaussian:
         """``counts[k]`` draws from each component, in component order (as scikit-learn)."""
         means, cov = params.means, params.covariances
         kind = self.covariance_type
-        if kind == "full":
-            draws = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(means, cov, counts)]
-        elif kind == "tied":
-            draws = [rng.multivariate_normal(m, cov, int(n)) for m, n in zip(means, counts)]
+        if kind in ("full", "tied"):
+            covs = cov if kind == "full" else [cov] * len(means)
+            draws = [
+                rng.multivariate_normal(m, c, int(n))
+                for m, c, n in zip(means, covs, counts, strict=True)
+            ]
         else:
             scale = np.sqrt(cov if kind == "diag" else cov[:, None] * np.ones_like(means))
             draws = [
                 m + rng.standard_normal(size=(int(n), means.shape[1])) * s
-                for m, s, n in zip(means, scale, counts)
+                for m, s, n in zip(means, scale, counts, strict=True)
             ]
         return np.vstack(draws)

@@ -102,8 +102,10 @@ def run_em(
         Convergence threshold on the change of the mean log-likelihood per sample:
         iteration :math:`t` converges when :math:`|\\ell_t - \\ell_{t-1}| < \\mathrm{tol}`.
     monotonic : {'warn', 'raise', 'ignore'}
-        What to do when the log-likelihood decreases by more than rounding explains
-        (:func:`decrease_tolerance`). Iterations that re-seed an empty component are exempt.
+        What to do when the log-likelihood decreases by more than rounding
+        (:func:`decrease_tolerance`) and the model's regulariser
+        (``model.regularization_gap``) explain. Iterations that re-seed an empty component
+        are exempt.
     callbacks : sequence of callables
         Called with an :class:`EMIteration` after the initial E-step (iteration 0) and after
         every iteration; returning ``True`` stops the loop.
@@ -118,22 +120,26 @@ def run_em(
     lower_bound = _checked(result.log_likelihood, 0)
     initial = lower_bound
     history: list[float] = []
-    if _notify(callbacks, lambda: EMIteration(0, lower_bound, np.inf, view(params))):
+    if _notify(callbacks, view, 0, lower_bound, np.inf, params):
         return EMResult(params, history, False, 0, initial)
     converged = False
     n_iter = 0
     start = time.perf_counter()
     for n_iter in range(1, max_iter + 1):
-        new_params = model.maximize(result.stats)
-        empty = model.empty_components(result.stats)
+        result_stats = result.stats
+        new_params = model.maximize(result_stats)
+        empty = model.empty_components(result_stats)
         if empty.size:
             points = data.worst_rows(model, params, empty.size)
-            new_params = model.reseed(new_params, result.stats, points)
+            new_params = model.reseed(new_params, result_stats, points)
         params = new_params
         result = data.expectation(model, params)
         new_bound = _checked(result.log_likelihood, n_iter)
         change = new_bound - lower_bound
-        if not empty.size and -change > decrease_tolerance(lower_bound, dtype):
+        allowed = decrease_tolerance(lower_bound, dtype) + model.regularization_gap(
+            params, result_stats
+        )
+        if not empty.size and -change > allowed:
             _report_decrease(monotonic, n_iter, lower_bound, new_bound)
         lower_bound = new_bound
         history.append(lower_bound)
@@ -144,7 +150,7 @@ def run_em(
                 line += f"\t time lapse {now - start:.5f}s\t ll change {change:.5f}"
                 start = now
             print(line)
-        stop = _notify(callbacks, lambda: EMIteration(n_iter, lower_bound, change, view(params)))
+        stop = _notify(callbacks, view, n_iter, lower_bound, change, params)
         if abs(change) < tol:
             converged = True
         if converged or stop:
@@ -152,10 +158,11 @@ def run_em(
     return EMResult(params, history, converged, n_iter, initial)
 
 
-def _notify(callbacks, make_info: Callable[[], EMIteration]) -> bool:
+def _notify(callbacks, view, iteration: int, lower_bound: float, change: float, params) -> bool:
+    """Call every callback with an :class:`EMIteration`; whether one asked to stop."""
     if not callbacks:
         return False
-    info = make_info()
+    info = EMIteration(iteration, lower_bound, change, view(params))
     stop = False
     for callback in callbacks:
         stop = bool(callback(info)) or stop

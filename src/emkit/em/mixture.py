@@ -104,6 +104,11 @@ class Mixture:
         nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
         return MixtureParams(nk / nk.sum(), self.family.maximize(stats.components))
 
+    def regularization_gap(self, params: MixtureParams, stats: MixtureStatistics) -> float:
+        """Largest loss of Q per sample that the family's regularised M-step allows."""
+        gap = getattr(self.family, "regularization_gap", None)
+        return 0.0 if gap is None else gap(params.components, stats.components)
+
     def empty_components(self, stats: MixtureStatistics) -> np.ndarray:
         """Components whose total responsibility vanished (below :math:`10^{-12} \\sum_k N_k`)."""
         total = stats.resp_sum.sum()

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+
 import numpy as np
 
-from emkit._backend import Array, as_backend, device_of, is_torch, log_normalize, namespace, to_numpy
+from emkit._backend import (
+    Array,
+    as_backend,
+    device_of,
+    is_torch,
+    log_normalize,
+    namespace,
+    to_numpy,
+)
 from emkit.distributions._base import Statistics
 
 __all__ = ["InMemory", "PassResult", "auto_chunk_size"]
@@ -154,7 +163,9 @@ class InMemory:
         """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``."""
         prepared = model.prepare(params, self.X)
         xp = self.xp
-        scores = to_numpy(self.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[1]))
+        scores = to_numpy(
+            self.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[1])
+        )
         if self.sample_weight is not None:
             scores = np.where(to_numpy(self.sample_weight) > 0, scores, np.inf)
         order = np.argsort(scores, kind="stable")[:count]

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
@@ -41,9 +42,9 @@ __all__ = ["BayesianLinearRegression"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _LOG_2PI = math.log(2.0 * math.pi)
-# A decrease of the log evidence larger than this fraction of the magnitude of its terms is
-# more than rounding can explain.
-_DECREASE_RTOL = 1e-10
+# A decrease of the log evidence by more than this fraction of the magnitude of the terms
+# it is computed from is more than rounding can explain.
+_DECREASE_RTOL = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,50 +52,27 @@ class _Design:
     """The centred, weighted data reduced once by a thin SVD ``Phi = U diag(s) Vt``.
 
     Every quantity the EM iterations need is a function of ``s``, ``Vt``, ``z = U^T t`` and
-    the squared norm of the part of ``t`` outside the column space of ``Phi``.
+    the squared norm of the part of ``t`` outside the column space of ``Phi``. With
+    ``R = diag(s) Vt`` (K x M, K = min(n, M)): ``R^T R = Phi^T Phi`` and
+    ``R^T z = Phi^T t``.
     """
 
-    singular_values: np.ndarray  # (K,), K = min(n_samples, n_features)
-    Vt: np.ndarray  # (K, n_features)
-    z: np.ndarray  # (K,)
+    singular_values: np.ndarray  # s, (K,)
+    Vt: np.ndarray  # (K, M)
+    z: np.ndarray  # U^T t, (K,)
     residual_outside: float  # ||t - U U^T t||^2
-    n_samples: float  # sum of the sample weights
-    n_features: int
+    n_samples: float  # N, the sum of the sample weights
+    n_features: int  # M
 
     @property
     def eigenvalues(self) -> np.ndarray:
-        """The nonzero-part spectrum of ``Phi^T Phi``: ``s**2``."""
+        """The eigenvalues of ``Phi^T Phi`` in the row space of ``Phi``: ``s**2``."""
         return self.singular_values**2
 
     @property
     def reduced(self) -> np.ndarray:
-        """``R = diag(s) Vt``, with ``R^T R = Phi^T Phi`` and ``R^T z = Phi^T t``."""
+        """``R = diag(s) Vt``."""
         return self.singular_values[:, None] * self.Vt
-
-
-@dataclasses.dataclass(frozen=True)
-class _Posterior:
-    """What one E-step yields: the posterior of the weights and the evidence terms."""
-
-    mean: np.ndarray  # m_N, (n_features,)
-    cov_diag: np.ndarray | None  # diag(S_N), computed with ARD only
-    trace_cov: float  # Tr(S_N)
-    sse: float  # ||t - Phi m_N||^2
-    trace_gram_cov: float  # Tr(Phi^T Phi S_N)
-    logdet_precision: float  # ln |A + beta Phi^T Phi|
-    log_evidence: float  # ln p(t | alpha, beta)
-    magnitude: float  # sum of the absolute values of the terms of log_evidence
-
-
-@dataclasses.dataclass(frozen=True)
-class _Problem:
-    """The reduced design with what the fit needs besides it."""
-
-    design: _Design
-    X_offset: np.ndarray
-    y_offset: float
-    beta_init: float
-    beta_max: float  # the noise variance is kept above eps * mean(y**2)
 
 
 def _reduce(Phi: np.ndarray, t: np.ndarray, n_samples: float) -> _Design:
@@ -117,137 +95,274 @@ def _reduce(Phi: np.ndarray, t: np.ndarray, n_samples: float) -> _Design:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """The reduced design and what the fit needs besides it."""
+
+    design: _Design
+    X_offset: np.ndarray
+    y_offset: float
+    beta_init: float
+    beta_max: float  # keeps the noise variance above eps * mean(y**2)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Posterior:
+    r"""One E-step: the posterior :math:`\mathcal N(\mathbf m_N, \mathbf S_N)` of the weights
+    at precisions ``alpha`` and ``beta``, the statistics the M-step needs and the evidence.
+
+    ``form`` says how :math:`\mathbf S_N` is held: ``"isotropic"`` (``factor`` holds
+    :math:`d_i = \alpha + \beta\lambda_i`), ``"primal"`` (``factor`` is the Cholesky factor
+    of :math:`\mathbf P = \mathbf A + \beta\mathbf R^\top\mathbf R` and ``solved`` is
+    :math:`\mathbf P^{-1}\boldsymbol\Phi^\top\mathbf t`) or ``"dual"`` (``factor`` is the
+    Cholesky factor of :math:`\mathbf C = \mathbf I + \beta\mathbf R\mathbf A^{-1}\mathbf
+    R^\top` and ``solved`` is :math:`\mathbf C^{-1}\mathbf z`).
+    """
+
+    form: str
+    alpha: float | np.ndarray
+    beta: float
+    mean: np.ndarray  # m_N
+    cov_diag: np.ndarray | None  # diag(S_N), with ARD only
+    trace_cov: float  # Tr(S_N)
+    sse: float  # ||t - Phi m_N||^2
+    trace_gram_cov: float  # Tr(Phi^T Phi S_N)
+    log_evidence: float  # ln p(t | alpha, beta)
+    factor: np.ndarray
+    solved: np.ndarray | None
+
+
 def _log_evidence(
     design: _Design,
-    alpha: np.ndarray | float,
+    log_det_prior: float,
     beta: float,
     sse: float,
-    weighted_norm: float,
+    prior_norm: float,
     logdet_precision: float,
-) -> tuple[float, float]:
-    r"""Bishop (3.86): :math:`\ln p(\mathbf t \mid \alpha, \beta)` and its terms' magnitude.
+) -> float:
+    r"""Bishop (3.86) with all its constants.
 
-    ``weighted_norm`` is :math:`\mathbf m_N^\top \mathbf A \mathbf m_N`; with a single
-    precision, ``alpha`` enters the prior term as :math:`\tfrac M2 \ln \alpha`.
+    .. math::
+
+        \ln p(\mathbf t\mid\alpha,\beta) = \tfrac12\ln|\mathbf A| + \tfrac N2\ln\beta
+        - \tfrac\beta2\,\mathrm{sse} - \tfrac12\mathbf m_N^\top\mathbf A\mathbf m_N
+        - \tfrac12\ln|\mathbf A + \beta\boldsymbol\Phi^\top\boldsymbol\Phi|
+        - \tfrac N2\ln 2\pi
     """
     n = design.n_samples
-    if np.ndim(alpha) == 0:
-        log_det_prior = design.n_features * math.log(alpha)
-    else:
-        log_det_prior = float(np.sum(np.log(alpha)))
-    terms = (
-        0.5 * log_det_prior,
-        0.5 * n * math.log(beta),
-        -0.5 * beta * sse,
-        -0.5 * weighted_norm,
-        -0.5 * logdet_precision,
-        -0.5 * n * _LOG_2PI,
+    return math.fsum(
+        (
+            0.5 * log_det_prior,
+            0.5 * n * math.log(beta),
+            -0.5 * beta * sse,
+            -0.5 * prior_norm,
+            -0.5 * logdet_precision,
+            -0.5 * n * _LOG_2PI,
+        )
     )
-    return math.fsum(terms), math.fsum(abs(term) for term in terms)
 
 
 def _e_step_isotropic(design: _Design, alpha: float, beta: float) -> _Posterior:
     r"""Posterior of the weights under :math:`\mathbf A = \alpha\mathbf I`, in O(K).
 
-    In the basis of the right singular vectors, :math:`\mathbf S_N` is diagonal with entries
-    :math:`1/(\alpha + \beta\lambda_i)` (and :math:`1/\alpha` outside the row space of
-    :math:`\boldsymbol\Phi`).
+    In the basis of the right singular vectors :math:`\mathbf S_N` is diagonal, with entries
+    :math:`1/d_i = 1/(\alpha + \beta\lambda_i)` in the row space of :math:`\boldsymbol\Phi`
+    and :math:`1/\alpha` outside it, and :math:`\mathbf m_N` has coordinates
+    :math:`\beta s_i z_i / d_i`; the residual in the row space is
+    :math:`\alpha z_i / d_i`.
     """
     lam = design.eigenvalues
-    s = design.singular_values
     K = lam.shape[0]
     M = design.n_features
     d = alpha + beta * lam
-    mean_rotated = beta * s * design.z / d
-    mean = design.Vt.T @ mean_rotated
+    mean_rotated = beta * design.singular_values * design.z / d
     sse = design.residual_outside + float(np.sum((alpha * design.z / d) ** 2))
-    trace_cov = float(np.sum(1.0 / d)) + (M - K) / alpha
-    trace_gram_cov = float(np.sum(lam / d))
+    prior_norm = alpha * float(mean_rotated @ mean_rotated)
     logdet = float(np.sum(np.log(d))) + (M - K) * math.log(alpha)
-    norm2 = float(mean_rotated @ mean_rotated)
-    log_evidence, magnitude = _log_evidence(design, alpha, beta, sse, alpha * norm2, logdet)
     return _Posterior(
-        mean=mean,
+        form="isotropic",
+        alpha=alpha,
+        beta=beta,
+        mean=design.Vt.T @ mean_rotated,
         cov_diag=None,
-        trace_cov=trace_cov,
+        trace_cov=float(np.sum(1.0 / d)) + (M - K) / alpha,
         sse=sse,
-        trace_gram_cov=trace_gram_cov,
-        logdet_precision=logdet,
-        log_evidence=log_evidence,
-        magnitude=magnitude,
+        trace_gram_cov=float(np.sum(lam / d)),
+        log_evidence=_log_evidence(design, M * math.log(alpha), beta, sse, prior_norm, logdet),
+        factor=d,
+        solved=None,
     )
 
 
-def _e_step_ard(
-    design: _Design, alpha: np.ndarray, beta: float, *, full_cov: bool = False
-) -> tuple[_Posterior, np.ndarray | None]:
+def _solve_lower(L: np.ndarray, b: np.ndarray, *, transpose: bool = False) -> np.ndarray:
+    """Solve ``L x = b`` (or ``L^T x = b``) for a lower triangular ``L``, by LAPACK's trtrs."""
+    x, info = lapack.dtrtrs(L, b, lower=1, trans=int(transpose))
+    if info != 0:
+        raise linalg.LinAlgError(f"triangular solve failed (LAPACK info={info})")
+    return x
+
+
+def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
     r"""Posterior of the weights under :math:`\mathbf A = \operatorname{diag}(\alpha_j)`.
 
-    With :math:`\mathbf R = \operatorname{diag}(s)\mathbf V^\top` (K x M), either the
-    M x M precision :math:`\mathbf A + \beta\mathbf R^\top\mathbf R` is factorised
-    (K = M), or, when there are fewer samples than features, the K x K matrix
-    :math:`\mathbf C = \mathbf I + \beta\mathbf R\mathbf A^{-1}\mathbf R^\top` and the
-    Woodbury identity :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}\mathbf
-    R^\top\mathbf C^{-1}\mathbf R\mathbf A^{-1}`, with
-    :math:`|\mathbf A + \beta\mathbf R^\top\mathbf R| = |\mathbf A|\,|\mathbf C|`.
-    Both are Cholesky factorisations of symmetric positive definite matrices; nothing is
-    inverted explicitly.
+    With K = M the M x M precision :math:`\mathbf P = \mathbf A + \beta\mathbf R^\top\mathbf
+    R` is factorised. With fewer samples than features, the K x K matrix
+    :math:`\mathbf C = \mathbf I + \beta\mathbf R\mathbf A^{-1}\mathbf R^\top` is, and the
+    Woodbury identity gives :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}
+    \mathbf R^\top\mathbf C^{-1}\mathbf R\mathbf A^{-1}`, :math:`\mathbf m_N = \beta
+    \mathbf A^{-1}\mathbf R^\top\mathbf C^{-1}\mathbf z` and
+    :math:`|\mathbf P| = |\mathbf A|\,|\mathbf C|`. Both are Cholesky factorisations of
+    symmetric positive definite matrices; only triangular systems are solved.
     """
     R = design.reduced
     z = design.z
     K, M = R.shape
-    cov = None
     if K == M:
         precision = beta * (R.T @ R)
         precision[np.diag_indices(M)] += alpha
         L = linalg.cholesky(precision, lower=True, check_finite=False)
-        L_inv = linalg.solve_triangular(L, np.eye(M), lower=True, check_finite=False)
+        L_inv = _solve_lower(L, np.eye(M))
         cov_diag = np.sum(L_inv**2, axis=0)
-        mean = beta * (L_inv.T @ (L_inv @ (R.T @ z)))
-        W = L_inv @ R.T
-        trace_gram_cov = float(np.sum(W**2))
+        solved = L_inv.T @ (L_inv @ (R.T @ z))
+        mean = beta * solved
+        trace_gram_cov = float(np.sum((L_inv @ R.T) ** 2))
         logdet = 2.0 * float(np.sum(np.log(np.diag(L))))
-        if full_cov:
-            cov = L_inv.T @ L_inv
+        form = "primal"
     else:
         R_scaled = R / alpha
         C = beta * (R_scaled @ R.T)
         C[np.diag_indices(K)] += 1.0
         L = linalg.cholesky(C, lower=True, check_finite=False)
-        W = linalg.solve_triangular(L, R_scaled, lower=True, check_finite=False)
+        W = _solve_lower(L, R_scaled)
         cov_diag = 1.0 / alpha - beta * np.sum(W**2, axis=0)
-        mean = beta * (W.T @ linalg.solve_triangular(L, z, lower=True, check_finite=False))
-        L_inv = linalg.solve_triangular(L, np.eye(K), lower=True, check_finite=False)
-        trace_gram_cov = max((K - float(np.sum(L_inv**2))) / beta, 0.0)
+        half_solved = _solve_lower(L, z)
+        solved = _solve_lower(L, half_solved, transpose=True)
+        mean = beta * (W.T @ half_solved)
+        # Tr(R S_N R^T) = Tr((C - I) C^{-1}) / beta = (K - Tr C^{-1}) / beta
+        trace_inv_C = float(np.sum(_solve_lower(L, np.eye(K)) ** 2))
+        trace_gram_cov = max(K - trace_inv_C, 0.0) / beta
         logdet = float(np.sum(np.log(alpha))) + 2.0 * float(np.sum(np.log(np.diag(L))))
-        if full_cov:
-            cov = -beta * (W.T @ W)
-            cov[np.diag_indices(M)] += 1.0 / alpha
+        form = "dual"
     residual = z - R @ mean
     sse = design.residual_outside + float(residual @ residual)
-    weighted_norm = float(np.sum(alpha * mean**2))
-    log_evidence, magnitude = _log_evidence(design, alpha, beta, sse, weighted_norm, logdet)
-    posterior = _Posterior(
+    prior_norm = float(np.sum(alpha * mean**2))
+    return _Posterior(
+        form=form,
+        alpha=alpha,
+        beta=beta,
         mean=mean,
         cov_diag=cov_diag,
         trace_cov=float(np.sum(cov_diag)),
         sse=sse,
         trace_gram_cov=trace_gram_cov,
-        logdet_precision=logdet,
-        log_evidence=log_evidence,
-        magnitude=magnitude,
+        log_evidence=_log_evidence(
+            design, float(np.sum(np.log(alpha))), beta, sse, prior_norm, logdet
+        ),
+        factor=L,
+        solved=solved,
     )
-    return posterior, cov
 
 
-def _isotropic_cov(design: _Design, alpha: float, beta: float) -> np.ndarray:
-    r""":math:`\mathbf S_N = \alpha^{-1}\mathbf I + \mathbf V\operatorname{diag}\big(
-    \tfrac{1}{\alpha+\beta\lambda_i} - \tfrac1\alpha\big)\mathbf V^\top`."""
-    lam = design.eigenvalues
-    shrink = -beta * lam / (alpha * (alpha + beta * lam))
-    cov = (design.Vt.T * shrink) @ design.Vt
-    cov[np.diag_indices(design.n_features)] += 1.0 / alpha
+def _posterior_cov(design: _Design, posterior: _Posterior) -> np.ndarray:
+    r"""The full posterior covariance :math:`\mathbf S_N` (M x M)."""
+    M = design.n_features
+    alpha, beta = posterior.alpha, posterior.beta
+    if posterior.form == "isotropic":
+        # S_N = I / alpha + V diag(1 / d_i - 1 / alpha) V^T
+        lam = design.eigenvalues
+        cov = (design.Vt.T * (-beta * lam / (alpha * posterior.factor))) @ design.Vt
+        cov[np.diag_indices(M)] += 1.0 / alpha
+        return cov
+    if posterior.form == "primal":
+        L_inv = _solve_lower(posterior.factor, np.eye(M))
+        return L_inv.T @ L_inv
+    W = _solve_lower(posterior.factor, design.reduced / alpha)
+    cov = -beta * (W.T @ W)
+    cov[np.diag_indices(M)] += 1.0 / alpha
     return cov
+
+
+def _relative_logdet(L: np.ndarray, change: np.ndarray) -> tuple[float, float]:
+    r""":math:`\ln|\mathbf I + \mathbf L^{-1}\boldsymbol\Delta\mathbf L^{-\top}|` for a small
+    symmetric :math:`\boldsymbol\Delta`, from the eigenvalues, and their magnitude."""
+    half = _solve_lower(L, change)
+    E = _solve_lower(L, half.T)
+    eigenvalues = linalg.eigvalsh(0.5 * (E + E.T), check_finite=False)
+    terms = np.log1p(eigenvalues)
+    return float(np.sum(terms)), float(np.sum(np.abs(terms)))
+
+
+def _evidence_change(design: _Design, old: _Posterior, new: _Posterior) -> tuple[float, float]:
+    r"""The increase of the log evidence from ``old`` to ``new``, and the magnitude of the
+    terms it is the sum of.
+
+    The two evidences are nearly equal close to convergence, so their difference is not
+    taken: every term is written as a function of the differences of the precisions
+    (``log1p`` of relative changes, eigenvalues of the relative change of the factorised
+    matrix), so that the change is accurate far below the rounding of the evidence itself.
+    """
+    N = design.n_samples
+    d_beta = new.beta - old.beta
+    d_alpha = new.alpha - old.alpha
+    noise_terms = [
+        0.5 * N * math.log1p(d_beta / old.beta),
+        -0.5 * d_beta * design.residual_outside,
+    ]
+    if old.form == "isotropic":
+        # ln p = K/2 ln a + N/2 ln b - 1/2 sum ln d_i - b/2 r - 1/2 sum z_i^2 g_i + const,
+        # with g_i = a b / d_i and 1 / g_i = 1 / b + lam_i / a.
+        lam = design.eigenvalues
+        g_old = old.alpha * old.beta / old.factor
+        g_new = new.alpha * new.beta / new.factor
+        d_inv_g = d_beta / (old.beta * new.beta) + lam * d_alpha / (old.alpha * new.alpha)
+        vector_terms = [
+            -0.5 * np.log1p((d_alpha + d_beta * lam) / old.factor),
+            -0.5 * design.z**2 * g_old * g_new * d_inv_g,
+        ]
+        scalar_terms = [0.5 * lam.shape[0] * math.log1p(d_alpha / old.alpha), *noise_terms]
+        logdet_change, logdet_size = 0.0, 0.0
+    elif old.form == "primal":
+        # ln p = 1/2 sum ln a_j + N/2 ln b - 1/2 ln|P| - b/2 (r + |z|^2) + b^2/2 h^T u + const
+        # with h = R^T z and u = P^{-1} h.
+        R = design.reduced
+        h = R.T @ design.z
+        change = d_beta * (R.T @ R)
+        change[np.diag_indices(design.n_features)] += d_alpha
+        logdet_change, logdet_size = _relative_logdet(old.factor, change)
+        u_old, u_new = old.solved, new.solved
+        quadratic = d_beta * (new.beta + old.beta) * float(h @ u_new) - old.beta**2 * (
+            float(d_alpha @ (u_new * u_old)) + d_beta * float((R @ u_new) @ (R @ u_old))
+        )
+        vector_terms = [0.5 * np.log1p(d_alpha / old.alpha)]
+        scalar_terms = [
+            *noise_terms,
+            -0.5 * d_beta * float(design.z @ design.z),
+            0.5 * quadratic,
+        ]
+    else:
+        # ln p = N/2 ln b - 1/2 ln|C| - b/2 (r + z^T v) + const, with v = C^{-1} z.
+        R = design.reduced
+        d_ratio = (old.alpha * d_beta - old.beta * d_alpha) / (old.alpha * new.alpha)
+        change = (R * d_ratio) @ R.T
+        logdet_change, logdet_size = _relative_logdet(old.factor, change)
+        v_old, v_new = old.solved, new.solved
+        vector_terms = []
+        scalar_terms = [
+            *noise_terms,
+            -0.5 * d_beta * float(design.z @ v_new),
+            0.5 * old.beta * float(v_new @ change @ v_old),
+        ]
+    total = math.fsum(
+        [*scalar_terms, *(float(np.sum(term)) for term in vector_terms), -0.5 * logdet_change]
+    )
+    magnitude = math.fsum(
+        [
+            *(abs(term) for term in scalar_terms),
+            *(float(np.sum(np.abs(term))) for term in vector_terms),
+            0.5 * logdet_size,
+        ]
+    )
+    return total, magnitude
 
 
 class BayesianLinearRegression(RegressorMixin, BaseEstimator):
@@ -498,7 +613,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
 
     def _e_step(self, design: _Design, alpha, beta: float) -> _Posterior:
         if self.ard:
-            return _e_step_ard(design, alpha, beta)[0]
+            return _e_step_ard(design, alpha, beta)
         return _e_step_isotropic(design, alpha, beta)
 
     def _m_step(
@@ -554,15 +669,13 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         posterior = self._e_step(design, alpha, beta)
         scores = [posterior.log_evidence]
         converged = False
-        n_iter = 0
         for n_iter in range(1, self.max_iter + 1):
             alpha, beta = self._m_step(design, posterior, beta_max)
             previous = posterior
             posterior = self._e_step(design, alpha, beta)
             scores.append(posterior.log_evidence)
-            change = posterior.log_evidence - previous.log_evidence
-            allowed = _DECREASE_RTOL * max(posterior.magnitude, previous.magnitude)
-            if change < -allowed:
+            change, magnitude = _evidence_change(design, previous, posterior)
+            if change < -_DECREASE_RTOL * magnitude:
                 warnings.warn(
                     f"The log evidence decreased at iteration {n_iter} by {-change:.6g} "
                     f"(from {previous.log_evidence:.12g} to {posterior.log_evidence:.12g}), "
@@ -594,12 +707,8 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
                 f"alpha={np.round(alpha, 6)}, beta={beta:.6g}"
             )
 
-        if self.ard:
-            self.sigma_ = _e_step_ard(design, alpha, beta, full_cov=True)[1]
-            self.alpha_ = np.asarray(alpha, dtype=np.float64)
-        else:
-            self.sigma_ = _isotropic_cov(design, alpha, beta)
-            self.alpha_ = float(alpha)
+        self.sigma_ = _posterior_cov(design, posterior)
+        self.alpha_ = np.asarray(alpha, dtype=np.float64) if self.ard else float(alpha)
         self.beta_ = float(beta)
         self.coef_ = posterior.mean
         self.X_offset_ = problem.X_offset
