@@ -402,3 +402,14 @@ def test_metadata_describes_the_file(model_file):
     assert metadata["params"]["n_components"] == {"kind": "json", "value": 2}
     means = metadata["arrays"]["arrays/attributes.means_.npy"]
     assert means["dtype"] == "<f8" and means["shape"] == [2, 2] and len(means["sha256"]) == 64
+
+
+def test_array_and_nested_list_parameters(tmp_path):
+    model = GaussianMixture(
+        2, means_init=[[-3.0, -3.0], [3.0, 3.0]], weights_init=np.array([0.25, 0.75])
+    ).fit(_data())
+    loaded = load(save(model, tmp_path / "m.emkit"))
+    assert loaded.means_init == [[-3.0, -3.0], [3.0, 3.0]]
+    assert loaded.weights_init.dtype == np.float64
+    np.testing.assert_array_equal(loaded.weights_init, [0.25, 0.75])
+    np.testing.assert_array_equal(loaded.means_, model.means_)

@@ -29,7 +29,7 @@ import numpy as np
 
 from emkit._backend import to_numpy
 
-__all__ = ["DataTable", "main", "parse_components", "read_data"]
+__all__ = ["DataTable", "UserError", "main", "parse_components", "read_data"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -219,7 +219,7 @@ def _check_finite(values: np.ndarray, names, indices, source: str) -> None:
         row, column = (int(i) for i in bad[0])
         raise UserError(
             f"{source}, row {row}, {_column_label(indices[column], names)}: "
-            f"{values[row, column]!r} is not a finite number"
+            f"{float(values[row, column])} is not a finite number"
         )
 
 
@@ -345,8 +345,15 @@ def _model_input(model, table: DataTable, columns: str | None, path: str):
 # Output helpers
 
 
-def _check_output(path: str | None, force: bool, option: str) -> Path | None:
-    if path is None or path == "-":
+def _check_output(
+    path: str | None, force: bool, option: str, stdout_ok: bool = False
+) -> Path | None:
+    """The output file ``path`` after checks; None for none (or ``-``: standard output)."""
+    if path is None:
+        return None
+    if path == "-":
+        if not stdout_ok:
+            raise UserError(f"{option} -: this output cannot go to standard output")
         return None
     file = Path(path)
     if file.is_dir():
@@ -389,7 +396,7 @@ def _save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=100)
     finally:
         plt.close(fig)
 
@@ -583,8 +590,9 @@ class _EmkitGroup(click.Group):
         for message in dict.fromkeys(_one_line(str(w.message)) for w in caught):
             click.echo(f"emkit: warning: {message}", err=True)
 
-    def _fail(self, message: str, status: int, caught) -> int:
-        self._warn(caught)
+    @staticmethod
+    def _fail(message: str, status: int, caught: list[warnings.WarningMessage]) -> int:
+        _EmkitGroup._warn(caught)
         click.echo(f"emkit: error: {_one_line(message)}", err=True)
         return status
 
@@ -821,7 +829,7 @@ def predict(
     model_file: str, data: str, proba: bool, out: str | None, columns: str | None, force: bool
 ) -> None:
     """Write the component of each row of DATA (or its probabilities) as CSV."""
-    out_path = _check_output(out, force, "--out")
+    out_path = _check_output(out, force, "--out", stdout_ok=True)
     model = _load_model(model_file)
     table = read_data(data, columns)
     X = _model_input(model, table, columns, model_file)
@@ -880,7 +888,7 @@ def sample(
     model_file: str, n_samples: int, seed: int | None, labels: bool, out: str | None, force: bool
 ) -> None:
     """Draw samples from MODEL and write them as CSV."""
-    out_path = _check_output(out, force, "--out")
+    out_path = _check_output(out, force, "--out", stdout_ok=True)
     model = _load_model(model_file)
     if seed is not None:
         model.set_params(random_state=seed)
@@ -1161,13 +1169,26 @@ DEMO_FILES = {
 }
 
 
+def _demo_folder(folder: Path, force: bool) -> Path:
+    """``folder``, or with earlier demo files in it and no ``force``, a new ``run-N`` in it."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out-dir {folder}: is a file, not a folder")
+    if force or not any((folder / name).exists() for name in DEMO_FILES.values()):
+        return folder
+    number = 2
+    while (folder / f"run-{number}").exists():
+        number += 1
+    return folder / f"run-{number}"
+
+
 @main.command()
 @click.option(
     "--out-dir",
     default="emkit-demo",
     show_default=True,
     metavar="DIR",
-    help="Folder for the pictures, the table and the model (created).",
+    help="Folder for the pictures, the table and the model (created; a new run-N "
+    "subfolder when it holds an earlier run, unless --force).",
 )
 @click.option(
     "--max-components",
@@ -1181,16 +1202,8 @@ DEMO_FILES = {
 def demo(out_dir: str, max_components: int, seed: int, force: bool) -> None:
     """Choose a Gaussian mixture for Old Faithful by BIC and draw EM at work."""
     start = time.perf_counter()
-    folder = Path(out_dir)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--out-dir {out_dir}: is a file, not a folder")
+    folder = _demo_folder(Path(out_dir), force)
     paths = {key: folder / name for key, name in DEMO_FILES.items()}
-    existing = [str(path) for path in paths.values() if path.exists()]
-    if existing and not force:
-        raise UserError(
-            f"{existing[0]} already exists; use --force to overwrite, or --out-dir for "
-            "another folder"
-        )
     _require_matplotlib()
     from sklearn.base import clone
     from threadpoolctl import threadpool_limits

@@ -104,14 +104,21 @@ def _resolve_class(path: str) -> type:
     return cls
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, complex)
+
+
 def _is_number_list(value) -> bool:
+    """Whether ``value`` is a list or tuple of real numbers, or of such lists (nested)."""
     return isinstance(value, list | tuple) and all(
-        isinstance(item, numbers.Number) and not isinstance(item, complex) for item in value
+        _is_real(item) or _is_number_list(item) for item in value
     )
 
 
 def _json_number(value):
-    """A JSON-encodable copy of a real number or boolean (the same value, bit for bit)."""
+    """A JSON-encodable copy of a real number, boolean or nested list of them (same values)."""
+    if isinstance(value, list | tuple):
+        return [_json_number(item) for item in value]
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral):
@@ -159,7 +166,7 @@ class _Encoder:
                 if len(dtypes) == 1:
                     entry = self._array(key, np.asarray(value), "array")
                     return {**entry, "kind": container}
-            return {"kind": container, "value": [_json_number(item) for item in value]}
+            return {"kind": container, "value": _json_number(value)}
         raise TypeError(f"{key} of type {type(value).__name__} cannot be saved")
 
 
@@ -192,7 +199,7 @@ def _estimator_state(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "stored in a model file (such as callables or random generators); they are saved "
             "as None",
             UserWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
     attributes = {
         name: encoder.encode(f"attributes.{name}", getattr(estimator, name))

@@ -397,6 +397,10 @@ def plot_em_steps(
         ax.set_title(title)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(plane.labels[0])
+    for ax in axes[:, 0]:
+        ax.set_ylabel(plane.labels[1])
     fig.suptitle(f"EM for a mixture of {n_components} Gaussians ({covariance_type} covariance)")
     return fig
 

@@ -3,7 +3,7 @@
 ``load_faithful`` reads the Old Faithful data bundled with emkit
 (``emkit/datasets/data/faithful.csv``): the 272 observations of R's ``datasets::faithful``,
 after Härdle (1991) and Azzalini and Bowman (1990), the data set of Bishop's *Pattern
-Recognition and Machine Learning* (2006), figures 9.8 and 9.11. ``load_iris``, ``load_wine``
+Recognition and Machine Learning* (2006), figures 9.1 and 9.8. ``load_iris``, ``load_wine``
 and ``load_digits`` are scikit-learn's loaders, re-exported so that examples need one import.
 """
 
@@ -35,8 +35,8 @@ in Yellowstone National Park, Wyoming, USA.
 
 The eruption times are heavily rounded: they were originally recorded in seconds, and
 multiples of 5 seconds are more frequent than a measuring device would give. The two
-clusters of short and long eruptions make the data a classic example for Gaussian mixtures
-(Bishop, 2006, figures 9.8 and 9.11, where the variables are standardised first).
+clusters of short and long eruptions make the data a classic example for clustering
+(Bishop, 2006, figures 9.1 and 9.8, where the variables are standardised first).
 
 This copy is the data frame ``faithful`` distributed with R (package ``datasets``).
 

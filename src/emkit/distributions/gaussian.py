@@ -25,23 +25,35 @@ module centred on their mean (see :mod:`emkit.executors`), so the second moments
 cancel catastrophically for data far from the origin.
 
 Every array operation goes through the array-API namespace of the data, so the same code
-runs on NumPy and on PyTorch tensors (CPU or CUDA). The E-step is two matrix products per
-chunk of rows: one for the Mahalanobis distances of all components at once, one for the
-statistics.
+runs on NumPy and on PyTorch tensors (CPU or CUDA). The E-step has two paths, chosen for each
+pass from the current parameters:
+
+* **expanded** (fast): the log-density is linear in the features
+  :math:`T(x) = [x, 1, \operatorname{vech}(x x^\top)]` (or :math:`x^2`, or
+  :math:`\lVert x \rVert^2`), so a chunk costs one matrix product for the log-densities of
+  all components and one for all the statistics. Expanding
+  :math:`(x - \mu)^\top P (x - \mu)` loses about :math:`\log_{10} \kappa` digits, with
+  :math:`\kappa = \max_k \lVert \mu_k \rVert^2 \lambda_{\max}(\Sigma_k^{-1})` the
+  squared distance, in standard deviations, from the data's centre to the farthest component;
+* **residual** (exact): the residuals :math:`x - \mu_k` of every component, whitened by
+  :math:`U_k` for the log-density, and statistics taken about the current means (two-pass
+  centred sums), used when :math:`\kappa >` :data:`EXPANDED_MAX_CONDITION`.
+
+Either way memory is bounded by the chunk: (chunk × K × D) at most.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from typing import Literal
 
 import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
 
-from emkit._backend import Array, as_backend, namespace
-from emkit.distributions._base import Statistics
+from emkit._backend import Array, as_backend, device_of, namespace
+from emkit.distributions._base import Statistics, reference
 
 __all__ = ["COVARIANCE_TYPES", "Gaussian", "GaussianParams", "GaussianStatistics"]
 
@@ -69,11 +81,84 @@ class GaussianParams:
 
 @dataclasses.dataclass(frozen=True)
 class GaussianStatistics(Statistics):
-    r"""Responsibility-weighted sums :math:`N_k`, :math:`S_k`, :math:`Q_k` (see module)."""
+    r"""Responsibility-weighted sums about a reference point :math:`c_k` per component.
+
+    :math:`N_k = \sum_n \gamma_{nk}`, :math:`S_k = \sum_n \gamma_{nk}(x_n - c_k)` and
+    :math:`Q_k = \sum_n \gamma_{nk}(x_n - c_k)(x_n - c_k)^\top` — (K, D, D) for ``'full'``
+    and ``'tied'``, its diagonal (K, D) for ``'diag'``, its trace (K,) for ``'spherical'``.
+    Sums about different references add after moving one onto the other (parallel axes).
+    """
 
     resp_sum: Array
     sum_x: Array
     sum_xx: Array
+    shift: Array = reference()
+
+    def aligned(self, other: GaussianStatistics) -> GaussianStatistics:
+        xp = namespace(self.shift)
+        if bool(xp.all(self.shift == other.shift)):
+            return other
+        return other.about(self.shift)
+
+    def about(self, shift: Array) -> GaussianStatistics:
+        r"""The same sums about ``shift``: with :math:`\delta = c - c'`,
+        :math:`S' = S + N\delta`, :math:`Q' = Q + \delta S^\top + S \delta^\top +
+        N \delta\delta^\top`."""
+        xp = namespace(self.shift)
+        delta = self.shift - shift
+        n = self.resp_sum[:, None]
+        sum_x = self.sum_x + n * delta
+        if self.sum_xx.ndim == 3:
+            cross = delta[:, :, None] * self.sum_x[:, None, :]
+            sum_xx = (
+                self.sum_xx + cross + xp.permute_dims(cross, (0, 2, 1))
+                + n[:, :, None] * delta[:, :, None] * delta[:, None, :]
+            )
+        elif self.sum_xx.ndim == 2:
+            sum_xx = self.sum_xx + 2.0 * delta * self.sum_x + n * delta * delta
+        else:
+            sum_xx = (
+                self.sum_xx + 2.0 * xp.sum(delta * self.sum_x, axis=1)
+                + self.resp_sum * xp.sum(delta * delta, axis=1)
+            )
+        return GaussianStatistics(self.resp_sum, sum_x, sum_xx, shift)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpandedCoefficients:
+    """Expanded path: the log-densities of a chunk are ``coef @ features``, (K, F)."""
+
+    coef: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ResidualCoefficients:
+    """Residual path: means, whitening factors and the per-component constants."""
+
+    means: Array
+    factors: Array
+    constant: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpandedChunk:
+    """A chunk's features ``[x, 1, quadratic terms]``, one row per feature, (F, n)."""
+
+    features: Array
+    n_features: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ResidualChunk:
+    """A chunk's residuals ``x - mu_k``, (K, n, D), and the means they are about."""
+
+    residuals: Array
+    means: Array
+
+
+#: Largest squared distance (in standard deviations) from the data's centre to a component
+#: for which the expanded E-step is used: it then loses at most 3 of the dtype's digits.
+EXPANDED_MAX_CONDITION = 1e3
 
 
 def _precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
@@ -134,116 +219,168 @@ class Gaussian:
     reg_covar: float = 1e-6
 
     # ------------------------------------------------------------------ E-step
-    def prepare(self, params: GaussianParams, like: Array) -> tuple[Array, Array]:
-        r"""Coefficients turning a chunk's features into Mahalanobis distances.
+    def condition(self, params: GaussianParams) -> float:
+        r""":math:`\kappa = \max_k \lVert\mu_k\rVert^2 \lambda_{\max}(\Sigma_k^{-1})`
+        (means relative to the data's centre): the expanded E-step loses about
+        :math:`\log_{10}\kappa` digits."""
+        covariances = params.covariances
+        if self.covariance_type in ("full", "tied"):
+            smallest = np.linalg.eigvalsh(covariances)[..., 0]
+        elif self.covariance_type == "diag":
+            smallest = covariances.min(axis=1)
+        else:
+            smallest = covariances
+        distances = (params.means**2).sum(axis=1) / smallest
+        return float(distances.max())
 
-        Returns ``(B, log_det)`` such that ``log_prob`` is one matrix product of the chunk's
-        features with ``B``: for ``'full'``, :math:`[x, 1] B` stacks the whitened residuals
-        :math:`(x - \mu_k)^\top U_k` of all components; for the other structures,
-        :math:`[x^2, x, 1] B` (or with :math:`\lVert x\rVert^2`) are the distances
-        themselves.
+    def prepare(
+        self, params: GaussianParams, like: Array, bias: np.ndarray | None = None
+    ) -> ExpandedCoefficients | ResidualCoefficients:
+        r"""Coefficients of the E-step, on the device and in the dtype of ``like``.
+
+        With :math:`P_k = U_k U_k^\top`,
+        :math:`\log \mathcal N(x \mid \mu_k, \Sigma_k) = -\tfrac12 x^\top P_k x +
+        \mu_k^\top P_k x + c_k`, with :math:`c_k = -\tfrac12(D\log 2\pi +
+        \mu_k^\top P_k \mu_k) + \log|U_k|` plus ``bias``.
         """
         means, prec_chol = params.means, params.precisions_cholesky
         n_components, n_features = means.shape
         kind = self.covariance_type
-        if kind == "full":
-            top = prec_chol.transpose(1, 0, 2).reshape(n_features, n_components * n_features)
-            shift = -np.einsum("kd,kde->ke", means, prec_chol).reshape(1, -1)
-            coef = np.concatenate([top, shift])
-            log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        elif kind == "tied":
-            # rows 0..D-1: U; rows D..D+K-1: the whitened centres -mu_k U
-            coef = np.concatenate([prec_chol, -(means @ prec_chol)])
-            log_det = np.full(n_components, np.log(np.diag(prec_chol)).sum())
-        elif kind == "diag":
-            precisions = prec_chol**2
-            coef = np.concatenate(
-                [
-                    precisions.T,
-                    -2.0 * (means * precisions).T,
-                    ((means**2) * precisions).sum(axis=1)[None, :],
-                ]
-            )
-            log_det = np.log(prec_chol).sum(axis=1)
+        if kind in ("full", "tied"):
+            factors = prec_chol if kind == "full" else prec_chol[None]
+            log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
         else:
-            precisions = prec_chol**2
-            coef = np.concatenate(
-                [
-                    precisions[None, :],
-                    -2.0 * means.T * precisions,
-                    ((means**2).sum(axis=1) * precisions)[None, :],
-                ]
+            factors = prec_chol if kind == "diag" else prec_chol[:, None]
+            log_det = np.log(factors).sum(axis=1) * (n_features if kind == "spherical" else 1)
+        log_det = np.broadcast_to(log_det, (n_components,))
+        constant = log_det - 0.5 * n_features * np.log(2 * np.pi)
+        if bias is not None:
+            constant = constant + bias
+        if self.condition(params) > EXPANDED_MAX_CONDITION:
+            return ResidualCoefficients(
+                as_backend(means, like), as_backend(factors, like), as_backend(constant, like)
             )
-            log_det = n_features * np.log(prec_chol)
-        return as_backend(coef, like), as_backend(log_det, like)
+        if kind in ("full", "tied"):
+            precisions = np.broadcast_to(
+                factors @ factors.transpose(0, 2, 1), (n_components, n_features, n_features)
+            )
+            rows, cols = np.triu_indices(n_features)
+            quadratic = -0.5 * precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)
+            linear = np.einsum("kde,ke->kd", precisions, means)
+        else:
+            precisions = np.broadcast_to(factors**2, (n_components, factors.shape[1]))
+            quadratic = -0.5 * precisions
+            linear = precisions * means
+        mahalanobis = (linear * means).sum(axis=1)
+        coef = np.concatenate(
+            [linear, (constant - 0.5 * mahalanobis)[:, None], quadratic], axis=1
+        )
+        return ExpandedCoefficients(as_backend(coef, like))
 
-    def log_prob(self, X: Array, prepared: tuple[Array, Array]) -> Array:
-        r""":math:`\log \mathcal N(x_n \mid \mu_k, \Sigma_k)`, shape (n, K)."""
+    def features(
+        self, X: Array, prepared: ExpandedCoefficients | ResidualCoefficients | None
+    ) -> ExpandedChunk | ResidualChunk:
+        """Features ``[x, 1, quadratic terms]`` of the chunk, or its residuals."""
         xp = namespace(X)
-        coef, log_det = prepared
-        n, n_features = X.shape
-        n_components = log_det.shape[0]
-        ones = xp.ones((n, 1), dtype=X.dtype, device=getattr(X, "device", None))
+        if isinstance(prepared, ResidualCoefficients):
+            return ResidualChunk(X[None, :, :] - prepared.means[:, None, :], prepared.means)
+        rows = xp.permute_dims(X, (1, 0))
+        ones = xp.ones((1, X.shape[0]), dtype=X.dtype, device=device_of(X))
         kind = self.covariance_type
-        if kind == "full":
-            whitened = xp.concat([X, ones], axis=1) @ coef
-            whitened = xp.reshape(whitened, (n, n_components, n_features))
+        if kind in ("full", "tied"):
+            left, right = _triangle(X.shape[1], X)
+            quadratic = xp.take(rows, left, axis=0) * xp.take(rows, right, axis=0)
+        elif kind == "diag":
+            quadratic = rows * rows
+        else:
+            quadratic = xp.sum(rows * rows, axis=0, keepdims=True)
+        return ExpandedChunk(xp.concat([rows, ones, quadratic], axis=0), X.shape[1])
+
+    def log_prob(
+        self, chunk: ExpandedChunk | ResidualChunk,
+        prepared: ExpandedCoefficients | ResidualCoefficients,
+    ) -> Array:
+        r""":math:`\log \mathcal N(x_n \mid \mu_k, \Sigma_k)` + bias, shape (n, K).
+
+        The result is the transpose of a (K, n) array, so that reductions over components
+        run along contiguous memory.
+        """
+        if isinstance(chunk, ExpandedChunk):
+            return (prepared.coef @ chunk.features).T
+        xp = namespace(chunk.residuals)
+        residuals = chunk.residuals
+        factors = prepared.factors
+        if self.covariance_type in ("full", "tied"):
+            whitened = residuals @ factors
             maha = xp.sum(whitened * whitened, axis=2)
-        elif kind == "tied":
-            whitened = X @ coef[:n_features, :]
-            centres = coef[n_features:, :]
-            maha = (
-                xp.sum(whitened * whitened, axis=1)[:, None]
-                + 2.0 * (whitened @ centres.T)
-                + xp.sum(centres * centres, axis=1)[None, :]
-            )
-        elif kind == "diag":
-            maha = xp.concat([X * X, X, ones], axis=1) @ coef
         else:
-            maha = xp.concat([xp.sum(X * X, axis=1, keepdims=True), X, ones], axis=1) @ coef
-        return -0.5 * (n_features * math.log(2 * math.pi) + maha) + log_det
+            maha = xp.sum(residuals * residuals * (factors * factors)[:, None, :], axis=2)
+        return (prepared.constant[:, None] - 0.5 * maha).T
 
-    def statistics(self, X: Array, resp: Array) -> GaussianStatistics:
+    def statistics(
+        self, chunk: ExpandedChunk | ResidualChunk, resp: Array
+    ) -> GaussianStatistics:
         r"""Sums :math:`N_k, S_k, Q_k` of a chunk; ``resp`` already carries sample weights."""
-        xp = namespace(X)
-        n, n_features = X.shape
-        n_components = resp.shape[1]
-        resp_sum = xp.sum(resp, axis=0)
-        sum_x = resp.T @ X
+        if isinstance(chunk, ResidualChunk):
+            return self._residual_statistics(chunk, resp)
+        xp = namespace(resp)
+        n_features = chunk.n_features
+        sums = resp.T @ xp.permute_dims(chunk.features, (1, 0))
+        sum_x = sums[:, :n_features]
+        resp_sum = sums[:, n_features]
+        quadratic = sums[:, n_features + 1 :]
         kind = self.covariance_type
-        if kind == "full":
-            weighted = xp.reshape(resp[:, :, None] * X[:, None, :], (n, n_components * n_features))
-            sum_xx = xp.reshape(weighted.T @ X, (n_components, n_features, n_features))
-        elif kind == "tied":
-            sum_xx = (X * xp.sum(resp, axis=1)[:, None]).T @ X
+        if kind in ("full", "tied"):
+            sum_xx = _unpack_triangle(quadratic, n_features)
         elif kind == "diag":
-            sum_xx = resp.T @ (X * X)
+            sum_xx = quadratic
         else:
-            sum_xx = resp.T @ xp.sum(X * X, axis=1)
-        return GaussianStatistics(resp_sum=resp_sum, sum_x=sum_x, sum_xx=sum_xx)
+            sum_xx = quadratic[:, 0]
+        shift = xp.zeros_like(sum_x)
+        return GaussianStatistics(resp_sum, sum_x, sum_xx, shift)
+
+    def _residual_statistics(self, chunk: ResidualChunk, resp: Array) -> GaussianStatistics:
+        xp = namespace(resp)
+        residuals = chunk.residuals
+        weighted = xp.permute_dims(resp, (1, 0))[:, :, None] * residuals
+        sum_x = xp.sum(weighted, axis=1)
+        kind = self.covariance_type
+        if kind in ("full", "tied"):
+            sum_xx = xp.permute_dims(weighted, (0, 2, 1)) @ residuals
+        elif kind == "diag":
+            sum_xx = xp.sum(weighted * residuals, axis=1)
+        else:
+            sum_xx = xp.sum(weighted * residuals, axis=(1, 2))
+        return GaussianStatistics(xp.sum(resp, axis=0), sum_x, sum_xx, chunk.means)
 
     # ------------------------------------------------------------------ M-step
     def maximize(self, stats: GaussianStatistics) -> GaussianParams:
         r"""Closed-form M-step (Bishop 9.24–9.25) on float64 host statistics.
 
-        :math:`N_k` is increased by :math:`10\,\varepsilon` (machine epsilon) before dividing,
-        as scikit-learn does, so that an empty component yields finite numbers; empty
-        components are re-seeded by the caller (:meth:`emkit.em.Mixture.maximize`).
+        With :math:`\delta_k = S_k / N_k` (the mean's offset from the reference
+        :math:`c_k`): :math:`\mu_k = c_k + \delta_k` and
+        :math:`\Sigma_k = Q_k / N_k - \delta_k \delta_k^\top + \epsilon I`
+        (``'tied'``: :math:`\sum_k (Q_k - N_k \delta_k\delta_k^\top) / \sum_k N_k`).
+        :math:`N_k` is increased by :math:`10\,\varepsilon` (machine epsilon) before
+        dividing, as scikit-learn does, so that an empty component yields finite numbers;
+        empty components are re-seeded by the caller (:meth:`emkit.em.Mixture.reseed`).
         """
         nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
-        means = stats.sum_x / nk[:, None]
+        offset = stats.sum_x / nk[:, None]
+        means = stats.shift + offset
+        n_features = means.shape[1]
         kind = self.covariance_type
         if kind == "full":
-            cov = stats.sum_xx / nk[:, None, None] - means[:, :, None] * means[:, None, :]
-            cov = 0.5 * (cov + cov.transpose(0, 2, 1))
-            cov += self.reg_covar * np.eye(means.shape[1])
+            cov = stats.sum_xx / nk[:, None, None] - offset[:, :, None] * offset[:, None, :]
+            cov = 0.5 * (cov + cov.transpose(0, 2, 1)) + self.reg_covar * np.eye(n_features)
         elif kind == "tied":
-            cov = (stats.sum_xx - (nk * means.T) @ means) / nk.sum()
-            cov = 0.5 * (cov + cov.T) + self.reg_covar * np.eye(means.shape[1])
+            scatter = stats.sum_xx - nk[:, None, None] * offset[:, :, None] * offset[:, None, :]
+            cov = scatter.sum(axis=0) / nk.sum()
+            cov = 0.5 * (cov + cov.T) + self.reg_covar * np.eye(n_features)
         elif kind == "diag":
-            cov = stats.sum_xx / nk[:, None] - means**2 + self.reg_covar
+            cov = stats.sum_xx / nk[:, None] - offset**2 + self.reg_covar
         else:
-            cov = (stats.sum_xx / nk - (means**2).sum(axis=1)) / means.shape[1] + self.reg_covar
+            cov = (stats.sum_xx / nk - (offset**2).sum(axis=1)) / n_features + self.reg_covar
         return GaussianParams(means, cov, _precision_cholesky(cov, kind))
 
     def regularization_gap(self, params: GaussianParams, stats: GaussianStatistics) -> float:
@@ -302,14 +439,15 @@ class Gaussian:
         point: np.ndarray,
     ) -> GaussianParams:
         """Move an empty component onto ``point`` with the pooled covariance of the data."""
-        total = stats.resp_sum.sum()
-        mean = stats.sum_x.sum(axis=0) / total
+        centred = stats.about(np.zeros_like(stats.shift))
+        total = centred.resp_sum.sum()
+        mean = centred.sum_x.sum(axis=0) / total
         kind = self.covariance_type
         means = params.means.copy()
         means[component] = point
         if kind == "tied":
             return dataclasses.replace(params, means=means)
-        second = stats.sum_xx.sum(axis=0) / total
+        second = centred.sum_xx.sum(axis=0) / total
         cov = params.covariances.copy()
         if kind == "full":
             cov[component] = second - np.outer(mean, mean) + self.reg_covar * np.eye(len(mean))
@@ -351,3 +489,29 @@ class Gaussian:
                 for m, s, n in zip(means, scale, counts, strict=True)
             ]
         return np.vstack(draws)
+
+
+def _int(like: Array):
+    return namespace(like).int64
+
+
+@functools.lru_cache(maxsize=16)
+def _triangle_indices(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n_features)
+
+
+def _triangle(n_features: int, like: Array) -> tuple[Array, Array]:
+    """Row and column indices of the upper triangle (with the diagonal), as in vech."""
+    rows, cols = _triangle_indices(n_features)
+    return as_backend(rows, like, dtype=_int(like)), as_backend(cols, like, dtype=_int(like))
+
+
+def _unpack_triangle(packed: Array, n_features: int) -> Array:
+    """(K, D(D+1)/2) upper-triangle sums to symmetric (K, D, D) matrices."""
+    rows, cols = np.triu_indices(n_features)
+    index = np.empty((n_features, n_features), dtype=np.int64)
+    index[rows, cols] = np.arange(len(rows))
+    index[cols, rows] = np.arange(len(rows))
+    xp = namespace(packed)
+    gather = as_backend(index.reshape(-1), packed, dtype=_int(packed))
+    return xp.reshape(xp.take(packed, gather, axis=1), (packed.shape[0], n_features, n_features))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from emkit._backend import Array, as_backend, log_normalize, namespace
+from emkit._backend import Array, log_normalize, namespace
 from emkit.distributions._base import ComponentFamily, Statistics
 
 __all__ = ["ChunkExpectation", "Mixture", "MixtureParams", "MixtureStatistics"]
@@ -66,28 +66,29 @@ class Mixture:
     family: ComponentFamily
     n_components: int
 
-    def prepare(self, params: MixtureParams, like: Array) -> tuple[Array, Any]:
-        """Log-weights and family coefficients on the device and in the dtype of ``like``."""
+    def prepare(self, params: MixtureParams, like: Array) -> Any:
+        """The family's E-step coefficients, with the log-weights folded in, for ``like``."""
         with np.errstate(divide="ignore"):
             log_weights = np.log(params.weights)
-        return as_backend(log_weights, like), self.family.prepare(params.components, like)
+        return self.family.prepare(params.components, like, bias=log_weights)
 
-    def log_joint(self, X: Array, prepared: tuple[Array, Any]) -> Array:
+    def log_joint(self, X: Array, prepared: Any) -> Array:
         r""":math:`a_{nk} = \log \pi_k + \log p(x_n \mid z_n = k)`, shape (n, K)."""
-        log_weights, components = prepared
-        return self.family.log_prob(X, components) + log_weights
+        return self.family.log_prob(self.family.features(X, prepared), prepared)
 
     def statistics(self, X: Array, resp: Array) -> MixtureStatistics:
         """Sufficient statistics of a chunk for responsibilities ``resp`` (weights included)."""
         xp = namespace(resp)
-        return MixtureStatistics(xp.sum(resp, axis=0), self.family.statistics(X, resp))
+        features = self.family.features(X, None)
+        return MixtureStatistics(xp.sum(resp, axis=0), self.family.statistics(features, resp))
 
     def expectation(
-        self, X: Array, sample_weight: Array | None, prepared: tuple[Array, Any]
+        self, X: Array, sample_weight: Array | None, prepared: Any
     ) -> ChunkExpectation:
         """Exact E-step on a chunk: posterior responsibilities, then their statistics."""
         xp = namespace(X)
-        resp, log_norm = log_normalize(self.log_joint(X, prepared))
+        features = self.family.features(X, prepared)
+        resp, log_norm = log_normalize(self.family.log_prob(features, prepared))
         if sample_weight is None:
             weight = xp.asarray(float(X.shape[0]), dtype=X.dtype)
             log_likelihood = xp.sum(log_norm)
@@ -97,7 +98,8 @@ class Mixture:
             log_likelihood = xp.sum(
                 xp.where(sample_weight > 0, log_norm * sample_weight, xp.zeros_like(log_norm))
             )
-        return ChunkExpectation(self.statistics(X, resp), log_likelihood, weight)
+        stats = MixtureStatistics(xp.sum(resp, axis=0), self.family.statistics(features, resp))
+        return ChunkExpectation(stats, log_likelihood, weight)
 
     def maximize(self, stats: MixtureStatistics) -> MixtureParams:
         r"""M-step: :math:`\pi_k \propto N_k + 10\varepsilon` and the family's update."""
@@ -106,8 +108,7 @@ class Mixture:
 
     def regularization_gap(self, params: MixtureParams, stats: MixtureStatistics) -> float:
         """Largest loss of Q per sample that the family's regularised M-step allows."""
-        gap = getattr(self.family, "regularization_gap", None)
-        return 0.0 if gap is None else gap(params.components, stats.components)
+        return self.family.regularization_gap(params.components, stats.components)
 
     def empty_components(self, stats: MixtureStatistics) -> np.ndarray:
         """Components whose total responsibility vanished (below :math:`10^{-12} \\sum_k N_k`)."""

@@ -27,13 +27,14 @@ from emkit._validation import check_data, check_n_samples, check_sample_weight
 from emkit.em.loop import EMResult, run_em
 from emkit.em.mixture import Mixture, MixtureParams
 from emkit.executors.memory import InMemory
+from emkit.io import SaveLoadMixin
 
 __all__ = ["BaseMixture"]
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-class BaseMixture(DensityMixin, BaseEstimator):
+class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
     """Base class of the mixture estimators (not for direct use)."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -247,11 +248,15 @@ class BaseMixture(DensityMixin, BaseEstimator):
         model, data, prepared = self._prepared(X)
         return data.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[1])
 
+    def _log_likelihood(self, X) -> tuple[float, int]:
+        """Total log-likelihood of ``X`` and its number of rows."""
+        log_prob = to_numpy(self.score_samples(X), np.float64)
+        return float(log_prob.sum()), len(log_prob)
+
     def score(self, X, y=None):
         """Mean log-likelihood per sample of ``X`` (a float)."""
-        return float(namespace(X).mean(self.score_samples(X))) if is_torch(X) else float(
-            np.mean(self.score_samples(X))
-        )
+        total, n = self._log_likelihood(X)
+        return total / n
 
     def predict_proba(self, X):
         r"""Posterior responsibilities :math:`\gamma_{nk} = p(z_n = k \mid x_n)`, (n, K)."""
@@ -274,12 +279,13 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         r"""Bayesian information criterion :math:`-2 \log L + p \log n` (lower is better)."""
-        n = X.shape[0]
-        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+        total, n = self._log_likelihood(X)
+        return -2.0 * total + self._n_parameters() * np.log(n)
 
     def aic(self, X) -> float:
         r"""Akaike information criterion :math:`-2 \log L + 2p` (lower is better)."""
-        return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
+        total, _ = self._log_likelihood(X)
+        return -2.0 * total + 2.0 * self._n_parameters()
 
     def sample(self, n_samples: int = 1):
         """Draw ``n_samples`` rows from the fitted mixture.

@@ -17,6 +17,7 @@ iteration increases the log evidence :math:`\ln p(\mathbf t \mid \alpha, \beta)`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -35,6 +36,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
+from threadpoolctl import threadpool_limits
 
 from emkit._validation import check_data, check_sample_weight
 
@@ -45,6 +47,8 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # A decrease of the log evidence by more than this fraction of the magnitude of the terms
 # it is computed from is more than rounding can explain.
 _DECREASE_RTOL = 1e-9
+# With ARD, BLAS runs on one thread when no matrix dimension is larger than this.
+_SMALL_MATRIX = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +132,7 @@ class _Posterior:
     sse: float  # ||t - Phi m_N||^2
     trace_gram_cov: float  # Tr(Phi^T Phi S_N)
     log_evidence: float  # ln p(t | alpha, beta)
+    evidence_magnitude: float  # sum of the absolute values of the terms of log_evidence
     factor: np.ndarray
     solved: np.ndarray | None
 
@@ -139,8 +144,9 @@ def _log_evidence(
     sse: float,
     prior_norm: float,
     logdet_precision: float,
-) -> float:
-    r"""Bishop (3.86) with all its constants.
+) -> tuple[float, float]:
+    r"""Bishop (3.86) with all its constants, and the sum of the absolute values of its
+    terms (what its rounding error is proportional to).
 
     .. math::
 
@@ -150,16 +156,15 @@ def _log_evidence(
         - \tfrac N2\ln 2\pi
     """
     n = design.n_samples
-    return math.fsum(
-        (
-            0.5 * log_det_prior,
-            0.5 * n * math.log(beta),
-            -0.5 * beta * sse,
-            -0.5 * prior_norm,
-            -0.5 * logdet_precision,
-            -0.5 * n * _LOG_2PI,
-        )
+    terms = (
+        0.5 * log_det_prior,
+        0.5 * n * math.log(beta),
+        -0.5 * beta * sse,
+        -0.5 * prior_norm,
+        -0.5 * logdet_precision,
+        -0.5 * n * _LOG_2PI,
     )
+    return math.fsum(terms), math.fsum(abs(term) for term in terms)
 
 
 def _e_step_isotropic(design: _Design, alpha: float, beta: float) -> _Posterior:
@@ -179,6 +184,9 @@ def _e_step_isotropic(design: _Design, alpha: float, beta: float) -> _Posterior:
     sse = design.residual_outside + float(np.sum((alpha * design.z / d) ** 2))
     prior_norm = alpha * float(mean_rotated @ mean_rotated)
     logdet = float(np.sum(np.log(d))) + (M - K) * math.log(alpha)
+    log_evidence, magnitude = _log_evidence(
+        design, M * math.log(alpha), beta, sse, prior_norm, logdet
+    )
     return _Posterior(
         form="isotropic",
         alpha=alpha,
@@ -188,7 +196,8 @@ def _e_step_isotropic(design: _Design, alpha: float, beta: float) -> _Posterior:
         trace_cov=float(np.sum(1.0 / d)) + (M - K) / alpha,
         sse=sse,
         trace_gram_cov=float(np.sum(lam / d)),
-        log_evidence=_log_evidence(design, M * math.log(alpha), beta, sse, prior_norm, logdet),
+        log_evidence=log_evidence,
+        evidence_magnitude=magnitude,
         factor=d,
         solved=None,
     )
@@ -202,38 +211,58 @@ def _solve_lower(L: np.ndarray, b: np.ndarray, *, transpose: bool = False) -> np
     return x
 
 
+def _cholesky_identity_plus_gram(G: np.ndarray) -> np.ndarray:
+    r"""Lower triangular :math:`\mathbf L` with :math:`\mathbf L\mathbf L^\top = \mathbf I +
+    \mathbf G^\top\mathbf G`, from the QR factorisation of :math:`[\mathbf G; \mathbf I]`.
+
+    :math:`\mathbf G^\top\mathbf G` is never formed, so the identity is not lost to
+    rounding however large :math:`\mathbf G` is, and the factor always exists.
+    """
+    T = np.linalg.qr(np.vstack([G, np.eye(G.shape[1])]), mode="r")
+    T *= np.where(np.diag(T) < 0, -1.0, 1.0)[:, None]
+    return T.T
+
+
 def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
     r"""Posterior of the weights under :math:`\mathbf A = \operatorname{diag}(\alpha_j)`.
 
-    With K = M the M x M precision :math:`\mathbf P = \mathbf A + \beta\mathbf R^\top\mathbf
-    R` is factorised. With fewer samples than features, the K x K matrix
-    :math:`\mathbf C = \mathbf I + \beta\mathbf R\mathbf A^{-1}\mathbf R^\top` is, and the
-    Woodbury identity gives :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}
-    \mathbf R^\top\mathbf C^{-1}\mathbf R\mathbf A^{-1}`, :math:`\mathbf m_N = \beta
-    \mathbf A^{-1}\mathbf R^\top\mathbf C^{-1}\mathbf z` and
-    :math:`|\mathbf P| = |\mathbf A|\,|\mathbf C|`. Both are Cholesky factorisations of
-    symmetric positive definite matrices; only triangular systems are solved.
+    With :math:`\mathbf G = \sqrt\beta\,\mathbf R\mathbf A^{-1/2}` (K x M), the
+    precision is :math:`\mathbf P = \mathbf A + \beta\mathbf R^\top\mathbf R =
+    \mathbf A^{1/2}(\mathbf I + \mathbf G^\top\mathbf G)\mathbf A^{1/2}`. With K = M,
+    the QR factorisation :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T` gives
+    :math:`\mathbf I + \mathbf G^\top\mathbf G = \mathbf T^\top\mathbf T` and
+    :math:`\mathbf m_N` as the solution of a least-squares problem, which stays accurate
+    when :math:`\beta` is very large. With fewer samples than features, the
+    K x K matrix :math:`\mathbf C = \mathbf I + \mathbf G\mathbf G^\top = \mathbf I +
+    \beta\mathbf R\mathbf A^{-1}\mathbf R^\top` is, and the Woodbury identity gives
+    :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}\mathbf R^\top\mathbf
+    C^{-1}\mathbf R\mathbf A^{-1}`, :math:`\mathbf m_N = \beta\mathbf A^{-1}\mathbf
+    R^\top\mathbf C^{-1}\mathbf z` and :math:`|\mathbf P| = |\mathbf A|\,|\mathbf C|`.
+    Both factors come from QR factorisations; only triangular systems are solved.
     """
     R = design.reduced
     z = design.z
     K, M = R.shape
+    scale = 1.0 / np.sqrt(alpha)
+    G = (math.sqrt(beta) * R) * scale
     if K == M:
-        precision = beta * (R.T @ R)
-        precision[np.diag_indices(M)] += alpha
-        L = linalg.cholesky(precision, lower=True, check_finite=False)
-        L_inv = _solve_lower(L, np.eye(M))
-        cov_diag = np.sum(L_inv**2, axis=0)
-        solved = L_inv.T @ (L_inv @ (R.T @ z))
-        mean = beta * solved
-        trace_gram_cov = float(np.sum((L_inv @ R.T) ** 2))
+        # m_N = A^{-1/2} w, where w solves the least-squares problem
+        # min |sqrt(beta) z - G w|^2 + |w|^2, through the QR factorisation of [G; I].
+        Q, T = np.linalg.qr(np.vstack([G, np.eye(M)]))
+        signs = np.where(np.diag(T) < 0, -1.0, 1.0)
+        T *= signs[:, None]
+        Q *= signs
+        T_inv = _solve_lower(np.ascontiguousarray(T.T), np.eye(M)).T
+        cov_diag = scale**2 * np.sum(T_inv**2, axis=1)
+        mean = scale * (T_inv @ (Q[:K].T @ (math.sqrt(beta) * z)))
+        solved = mean / beta
+        trace_gram_cov = float(np.sum((G @ T_inv) ** 2)) / beta
+        L = np.sqrt(alpha)[:, None] * T.T
         logdet = 2.0 * float(np.sum(np.log(np.diag(L))))
         form = "primal"
     else:
-        R_scaled = R / alpha
-        C = beta * (R_scaled @ R.T)
-        C[np.diag_indices(K)] += 1.0
-        L = linalg.cholesky(C, lower=True, check_finite=False)
-        W = _solve_lower(L, R_scaled)
+        L = _cholesky_identity_plus_gram(G.T)
+        W = _solve_lower(L, R / alpha)
         cov_diag = 1.0 / alpha - beta * np.sum(W**2, axis=0)
         half_solved = _solve_lower(L, z)
         solved = _solve_lower(L, half_solved, transpose=True)
@@ -246,6 +275,9 @@ def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
     residual = z - R @ mean
     sse = design.residual_outside + float(residual @ residual)
     prior_norm = float(np.sum(alpha * mean**2))
+    log_evidence, magnitude = _log_evidence(
+        design, float(np.sum(np.log(alpha))), beta, sse, prior_norm, logdet
+    )
     return _Posterior(
         form=form,
         alpha=alpha,
@@ -255,9 +287,8 @@ def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
         trace_cov=float(np.sum(cov_diag)),
         sse=sse,
         trace_gram_cov=trace_gram_cov,
-        log_evidence=_log_evidence(
-            design, float(np.sum(np.log(alpha))), beta, sse, prior_norm, logdet
-        ),
+        log_evidence=log_evidence,
+        evidence_magnitude=magnitude,
         factor=L,
         solved=solved,
     )
@@ -288,19 +319,37 @@ def _relative_logdet(L: np.ndarray, change: np.ndarray) -> tuple[float, float]:
     half = _solve_lower(L, change)
     E = _solve_lower(L, half.T)
     eigenvalues = linalg.eigvalsh(0.5 * (E + E.T), check_finite=False)
+    if np.min(eigenvalues) <= -1.0:
+        return math.nan, math.inf
     terms = np.log1p(eigenvalues)
     return float(np.sum(terms)), float(np.sum(np.abs(terms)))
 
 
 def _evidence_change(design: _Design, old: _Posterior, new: _Posterior) -> tuple[float, float]:
     r"""The increase of the log evidence from ``old`` to ``new``, and the magnitude of the
-    terms it is the sum of.
+    terms it is the sum of (its rounding error is proportional to it).
 
-    The two evidences are nearly equal close to convergence, so their difference is not
-    taken: every term is written as a function of the differences of the precisions
-    (``log1p`` of relative changes, eigenvalues of the relative change of the factorised
-    matrix), so that the change is accurate far below the rounding of the evidence itself.
+    The two evidences are nearly equal close to convergence, so their difference loses all
+    its digits there. :func:`_evidence_change_from_precisions` writes every term as a
+    function of the differences of the precisions instead, which is accurate far below the
+    rounding of the evidence itself. When its terms are the larger ones (a large step, or a
+    nearly singular posterior) the plain difference is used.
     """
+    difference = new.log_evidence - old.log_evidence
+    difference_magnitude = old.evidence_magnitude + new.evidence_magnitude
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change, magnitude = _evidence_change_from_precisions(design, old, new)
+    if math.isfinite(change) and magnitude < difference_magnitude:
+        return change, magnitude
+    return difference, difference_magnitude
+
+
+def _evidence_change_from_precisions(
+    design: _Design, old: _Posterior, new: _Posterior
+) -> tuple[float, float]:
+    """The increase of the log evidence, written with the differences of the precisions:
+    ``log1p`` of relative changes and eigenvalues of the relative change of the factorised
+    matrix."""
     N = design.n_samples
     d_beta = new.beta - old.beta
     d_alpha = new.alpha - old.alpha
@@ -629,6 +678,41 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         beta = 1.0 / noise if noise > 0 else beta_max
         return alpha, min(beta, beta_max)
 
+    def _iterate(
+        self, design: _Design, beta: float, beta_max: float
+    ) -> tuple[_Posterior, list[float], int, float]:
+        """Alternate M- and E-steps until the evidence stops increasing or ``max_iter``.
+
+        Returns the last posterior, the log evidence after every E-step, the number of
+        iterations and the last change of the log evidence.
+        """
+        alpha0 = 1.0 if self.alpha_init is None else float(self.alpha_init)
+        alpha = np.full(design.n_features, alpha0) if self.ard else alpha0
+        posterior = self._e_step(design, alpha, beta)
+        scores = [posterior.log_evidence]
+        for n_iter in range(1, self.max_iter + 1):
+            alpha, beta = self._m_step(design, posterior, beta_max)
+            previous = posterior
+            posterior = self._e_step(design, alpha, beta)
+            scores.append(posterior.log_evidence)
+            change, magnitude = _evidence_change(design, previous, posterior)
+            if change < -_DECREASE_RTOL * magnitude:
+                warnings.warn(
+                    f"The log evidence decreased at iteration {n_iter} by {-change:.6g} "
+                    f"(from {previous.log_evidence:.12g} to {posterior.log_evidence:.12g}), "
+                    "more than rounding explains; EM guarantees an increase.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            if self.verbose >= 2:
+                print(
+                    f"Iteration {n_iter}: log evidence {posterior.log_evidence:.10g} "
+                    f"(change {change:.3g})"
+                )
+            if abs(change) / design.n_samples <= self.tol:
+                break
+        return posterior, scores, n_iter, change
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None) -> BayesianLinearRegression:
         r"""Fit the model by EM.
@@ -662,35 +746,21 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
             If the log evidence decreased by more than rounding can explain.
         """
         problem = self._prepare(X, y, sample_weight)
-        design, beta, beta_max = problem.design, problem.beta_init, problem.beta_max
-        alpha0 = 1.0 if self.alpha_init is None else float(self.alpha_init)
-        alpha = np.full(design.n_features, alpha0) if self.ard else alpha0
-
-        posterior = self._e_step(design, alpha, beta)
-        scores = [posterior.log_evidence]
-        converged = False
-        for n_iter in range(1, self.max_iter + 1):
-            alpha, beta = self._m_step(design, posterior, beta_max)
-            previous = posterior
-            posterior = self._e_step(design, alpha, beta)
-            scores.append(posterior.log_evidence)
-            change, magnitude = _evidence_change(design, previous, posterior)
-            if change < -_DECREASE_RTOL * magnitude:
-                warnings.warn(
-                    f"The log evidence decreased at iteration {n_iter} by {-change:.6g} "
-                    f"(from {previous.log_evidence:.12g} to {posterior.log_evidence:.12g}), "
-                    "more than rounding explains; EM guarantees an increase.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            if self.verbose >= 2:
-                print(
-                    f"Iteration {n_iter}: log evidence {posterior.log_evidence:.10g} "
-                    f"(change {change:.3g})"
-                )
-            if abs(change) / design.n_samples <= self.tol:
-                converged = True
-                break
+        design = problem.design
+        small = max(design.singular_values.shape[0], design.n_features) <= _SMALL_MATRIX
+        # Threads only add overhead to the factorisations of small matrices, and much of it
+        # when the machine is busy.
+        threads = (
+            threadpool_limits(limits=1, user_api="blas")
+            if self.ard and small
+            else contextlib.nullcontext()
+        )
+        with threads:
+            posterior, scores, n_iter, change = self._iterate(
+                design, problem.beta_init, problem.beta_max
+            )
+        alpha, beta = posterior.alpha, posterior.beta
+        converged = abs(change) / design.n_samples <= self.tol
 
         if not converged:
             warnings.warn(
@@ -698,7 +768,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
                 f"log evidence per sample was {abs(change) / design.n_samples:.3g} > "
                 f"tol={self.tol}. Increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if self.verbose >= 1:
             state = "Converged" if converged else "Stopped"
