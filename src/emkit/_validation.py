@@ -65,20 +65,27 @@ def _locate_non_numeric(X, name: str, error: Exception) -> Exception:
     return error
 
 
-def check_finite(X: Array, name: str = "X", feature_names=None) -> None:
-    """Raise ``ValueError`` naming the first NaN or infinite entry of ``X``."""
+def check_finite(X: Array, name: str = "X", feature_names=None, chunk_rows: int = 65536) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of ``X``.
+
+    Rows are checked a block at a time, so no temporary as large as ``X`` is made.
+    """
     xp = namespace(X)
-    finite = xp.isfinite(X)
-    if bool(xp.all(finite)):
-        return
-    bad = np.argwhere(~to_numpy(finite))[0]
-    value = to_numpy(X[int(bad[0]), int(bad[1])]) if X.ndim == 2 else None
-    kind = "NaN" if np.isnan(value) else "inf"
-    raise ValueError(
-        f"{name} contains {kind} at {describe_position(int(bad[0]), int(bad[1]), feature_names)}"
-        f" (first of {int((~to_numpy(finite)).sum())} non-finite entries). Remove or impute "
-        "these rows first; missing values are not supported by this estimator."
-    )
+    for start in range(0, X.shape[0], chunk_rows):
+        finite = xp.isfinite(X[start : start + chunk_rows])
+        if bool(xp.all(finite)):
+            continue
+        bad = np.argwhere(~to_numpy(finite))[0]
+        row = start + int(bad[0])
+        column = int(bad[1]) if X.ndim == 2 else 0
+        value = float(to_numpy(X[row, column] if X.ndim == 2 else X[row]))
+        count = int((~to_numpy(xp.isfinite(X))).sum())
+        kind = "NaN" if np.isnan(value) else "inf"
+        raise ValueError(
+            f"{name} contains {kind} at {describe_position(row, column, feature_names)} "
+            f"(first of {count} non-finite entries). Remove or impute these rows first; "
+            "missing values are not supported by this estimator."
+        )
 
 
 def _check_torch(estimator, X, *, reset: bool, name: str, dtypes) -> Array:

@@ -518,8 +518,13 @@ class SaveLoadMixin:
 
     Examples
     --------
-    >>> model.save("model.emkit")  # doctest: +SKIP
-    >>> GaussianMixture.load("model.emkit")  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from emkit import GaussianMixture
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.emkit")
+    >>> model = GaussianMixture(random_state=0).fit([[0.0], [1.0], [2.0]])
+    >>> _ = model.save(path)
+    >>> GaussianMixture.load(path).means_
+    array([[1.]])
     """
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -145,7 +145,7 @@ class InMemory:
         total = xp.zeros(self.X.shape[1], dtype=xp.float64, device=device_of(self.X))
         weight = 0.0
         for start in range(0, self.n_samples, self.chunk_size):
-            rows = xp.astype(self.X[start : start + self.chunk_size], xp.float64)
+            rows = xp.astype(self.X[start : start + self.chunk_size], xp.float64, copy=False)
             if self.sample_weight is None:
                 total = total + xp.sum(rows, axis=0)
                 weight += rows.shape[0]

@@ -165,7 +165,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
                 f"tol={self.tol}). Try different init parameters, increase max_iter or tol, or "
                 "check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_fitted(best.params, origin, X)
         self.converged_ = best.converged

@@ -115,12 +115,18 @@ class _Posterior:
     r"""One E-step: the posterior :math:`\mathcal N(\mathbf m_N, \mathbf S_N)` of the weights
     at precisions ``alpha`` and ``beta``, the statistics the M-step needs and the evidence.
 
-    ``form`` says how :math:`\mathbf S_N` is held: ``"isotropic"`` (``factor`` holds
-    :math:`d_i = \alpha + \beta\lambda_i`), ``"primal"`` (``factor`` is the Cholesky factor
-    of :math:`\mathbf P = \mathbf A + \beta\mathbf R^\top\mathbf R` and ``solved`` is
-    :math:`\mathbf P^{-1}\boldsymbol\Phi^\top\mathbf t`) or ``"dual"`` (``factor`` is the
-    Cholesky factor of :math:`\mathbf C = \mathbf I + \beta\mathbf R\mathbf A^{-1}\mathbf
-    R^\top` and ``solved`` is :math:`\mathbf C^{-1}\mathbf z`).
+    ``form`` says how :math:`\mathbf S_N` is held, with
+    :math:`\mathbf G = \sqrt\beta\,\mathbf R\mathbf A^{-1/2}`:
+
+    - ``"isotropic"``: ``factor`` holds :math:`d_i = \alpha + \beta\lambda_i`;
+    - ``"primal"``: ``factor`` is :math:`\mathbf T^{-1}`, where
+      :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T` (so that
+      :math:`\mathbf S_N = \mathbf A^{-1/2}\mathbf T^{-1}\mathbf T^{-\top}\mathbf A^{-1/2}`),
+      ``basis`` is :math:`\mathbf Q_1 = \mathbf G\mathbf T^{-1}` (the first K rows of
+      :math:`\mathbf Q`) and ``solved`` is :math:`\mathbf m_N / \beta`;
+    - ``"dual"``: ``factor`` is the lower Cholesky factor :math:`\mathbf L` of
+      :math:`\mathbf C = \mathbf I + \mathbf G\mathbf G^\top`, ``basis`` is
+      :math:`\mathbf G` and ``solved`` is :math:`\mathbf C^{-1}\mathbf z`.
     """
 
     form: str
@@ -134,7 +140,8 @@ class _Posterior:
     log_evidence: float  # ln p(t | alpha, beta)
     evidence_magnitude: float  # sum of the absolute values of the terms of log_evidence
     factor: np.ndarray
-    solved: np.ndarray | None
+    basis: np.ndarray | None = None
+    solved: np.ndarray | None = None
 
 
 def _log_evidence(
@@ -199,7 +206,6 @@ def _e_step_isotropic(design: _Design, alpha: float, beta: float) -> _Posterior:
         log_evidence=log_evidence,
         evidence_magnitude=magnitude,
         factor=d,
-        solved=None,
     )
 
 
@@ -211,73 +217,72 @@ def _solve_lower(L: np.ndarray, b: np.ndarray, *, transpose: bool = False) -> np
     return x
 
 
-def _cholesky_identity_plus_gram(G: np.ndarray) -> np.ndarray:
-    r"""Lower triangular :math:`\mathbf L` with :math:`\mathbf L\mathbf L^\top = \mathbf I +
-    \mathbf G^\top\mathbf G`, from the QR factorisation of :math:`[\mathbf G; \mathbf I]`.
+def _qr_identity_below(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""QR factorisation :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T` with a positive
+    diagonal, so that :math:`\mathbf T^\top\mathbf T = \mathbf I + \mathbf G^\top\mathbf G`.
 
-    :math:`\mathbf G^\top\mathbf G` is never formed, so the identity is not lost to
-    rounding however large :math:`\mathbf G` is, and the factor always exists.
+    :math:`\mathbf G^\top\mathbf G` is never formed, so the identity is not lost to rounding
+    however large :math:`\mathbf G` is, and :math:`\mathbf T` is never singular.
     """
-    T = np.linalg.qr(np.vstack([G, np.eye(G.shape[1])]), mode="r")
-    T *= np.where(np.diag(T) < 0, -1.0, 1.0)[:, None]
-    return T.T
+    Q, T = np.linalg.qr(np.vstack([G, np.eye(G.shape[1])]))
+    signs = np.where(np.diag(T) < 0, -1.0, 1.0)
+    return Q * signs, T * signs[:, None]
 
 
 def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
     r"""Posterior of the weights under :math:`\mathbf A = \operatorname{diag}(\alpha_j)`.
 
-    With :math:`\mathbf G = \sqrt\beta\,\mathbf R\mathbf A^{-1/2}` (K x M), the
-    precision is :math:`\mathbf P = \mathbf A + \beta\mathbf R^\top\mathbf R =
-    \mathbf A^{1/2}(\mathbf I + \mathbf G^\top\mathbf G)\mathbf A^{1/2}`. With K = M,
-    the QR factorisation :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T` gives
-    :math:`\mathbf I + \mathbf G^\top\mathbf G = \mathbf T^\top\mathbf T` and
-    :math:`\mathbf m_N` as the solution of a least-squares problem, which stays accurate
-    when :math:`\beta` is very large. With fewer samples than features, the
-    K x K matrix :math:`\mathbf C = \mathbf I + \mathbf G\mathbf G^\top = \mathbf I +
-    \beta\mathbf R\mathbf A^{-1}\mathbf R^\top` is, and the Woodbury identity gives
-    :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}\mathbf R^\top\mathbf
-    C^{-1}\mathbf R\mathbf A^{-1}`, :math:`\mathbf m_N = \beta\mathbf A^{-1}\mathbf
-    R^\top\mathbf C^{-1}\mathbf z` and :math:`|\mathbf P| = |\mathbf A|\,|\mathbf C|`.
-    Both factors come from QR factorisations; only triangular systems are solved.
+    With :math:`\mathbf G = \sqrt\beta\,\mathbf R\mathbf A^{-1/2}` (K x M), the precision is
+    :math:`\mathbf S_N^{-1} = \mathbf A + \beta\mathbf R^\top\mathbf R = \mathbf A^{1/2}
+    (\mathbf I + \mathbf G^\top\mathbf G)\mathbf A^{1/2}`.
+
+    With K = M, the QR factorisation :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T`
+    gives :math:`\mathbf I + \mathbf G^\top\mathbf G = \mathbf T^\top\mathbf T`, and
+    :math:`\mathbf m_N = \mathbf A^{-1/2}\mathbf T^{-1}\mathbf Q_1^\top\sqrt\beta\,\mathbf z`
+    solves the least-squares problem
+    :math:`\min_{\mathbf u}\lVert\sqrt\beta\,\mathbf z - \mathbf G\mathbf u\rVert^2 +
+    \lVert\mathbf u\rVert^2`, which stays accurate however large :math:`\beta` is.
+
+    With fewer samples than features, the K x K matrix :math:`\mathbf C = \mathbf I +
+    \mathbf G\mathbf G^\top` is factorised instead, and the Woodbury identity gives
+    :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}\mathbf R^\top\mathbf C^{-1}
+    \mathbf R\mathbf A^{-1}`, :math:`\mathbf m_N = \beta\mathbf A^{-1}\mathbf R^\top
+    \mathbf C^{-1}\mathbf z` and :math:`|\mathbf S_N^{-1}| = |\mathbf A|\,|\mathbf C|`.
+
+    Only triangular systems are solved.
     """
     R = design.reduced
     z = design.z
     K, M = R.shape
     scale = 1.0 / np.sqrt(alpha)
     G = (math.sqrt(beta) * R) * scale
+    log_det_prior = float(np.sum(np.log(alpha)))
     if K == M:
-        # m_N = A^{-1/2} w, where w solves the least-squares problem
-        # min |sqrt(beta) z - G w|^2 + |w|^2, through the QR factorisation of [G; I].
-        Q, T = np.linalg.qr(np.vstack([G, np.eye(M)]))
-        signs = np.where(np.diag(T) < 0, -1.0, 1.0)
-        T *= signs[:, None]
-        Q *= signs
+        Q, T = _qr_identity_below(G)
+        Q1 = Q[:K]
         T_inv = _solve_lower(np.ascontiguousarray(T.T), np.eye(M)).T
         cov_diag = scale**2 * np.sum(T_inv**2, axis=1)
-        mean = scale * (T_inv @ (Q[:K].T @ (math.sqrt(beta) * z)))
-        solved = mean / beta
-        trace_gram_cov = float(np.sum((G @ T_inv) ** 2)) / beta
-        L = np.sqrt(alpha)[:, None] * T.T
-        logdet = 2.0 * float(np.sum(np.log(np.diag(L))))
-        form = "primal"
+        mean = scale * (T_inv @ (Q1.T @ (math.sqrt(beta) * z)))
+        # Tr(R^T R S_N) = Tr(G B^{-1} G^T) / beta with G T^{-1} = Q_1
+        trace_gram_cov = float(np.sum(Q1**2)) / beta
+        logdet = log_det_prior + 2.0 * float(np.sum(np.log(np.diag(T))))
+        form, factor, basis, solved = "primal", T_inv, Q1, mean / beta
     else:
-        L = _cholesky_identity_plus_gram(G.T)
+        L = _qr_identity_below(G.T)[1].T
         W = _solve_lower(L, R / alpha)
         cov_diag = 1.0 / alpha - beta * np.sum(W**2, axis=0)
         half_solved = _solve_lower(L, z)
-        solved = _solve_lower(L, half_solved, transpose=True)
         mean = beta * (W.T @ half_solved)
         # Tr(R S_N R^T) = Tr((C - I) C^{-1}) / beta = (K - Tr C^{-1}) / beta
         trace_inv_C = float(np.sum(_solve_lower(L, np.eye(K)) ** 2))
         trace_gram_cov = max(K - trace_inv_C, 0.0) / beta
-        logdet = float(np.sum(np.log(alpha))) + 2.0 * float(np.sum(np.log(np.diag(L))))
-        form = "dual"
+        logdet = log_det_prior + 2.0 * float(np.sum(np.log(np.diag(L))))
+        solved = _solve_lower(L, half_solved, transpose=True)
+        form, factor, basis = "dual", L, G
     residual = z - R @ mean
     sse = design.residual_outside + float(residual @ residual)
     prior_norm = float(np.sum(alpha * mean**2))
-    log_evidence, magnitude = _log_evidence(
-        design, float(np.sum(np.log(alpha))), beta, sse, prior_norm, logdet
-    )
+    log_evidence, magnitude = _log_evidence(design, log_det_prior, beta, sse, prior_norm, logdet)
     return _Posterior(
         form=form,
         alpha=alpha,
@@ -289,7 +294,8 @@ def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
         trace_gram_cov=trace_gram_cov,
         log_evidence=log_evidence,
         evidence_magnitude=magnitude,
-        factor=L,
+        factor=factor,
+        basis=basis,
         solved=solved,
     )
 
@@ -305,19 +311,18 @@ def _posterior_cov(design: _Design, posterior: _Posterior) -> np.ndarray:
         cov[np.diag_indices(M)] += 1.0 / alpha
         return cov
     if posterior.form == "primal":
-        L_inv = _solve_lower(posterior.factor, np.eye(M))
-        return L_inv.T @ L_inv
+        half = posterior.factor / np.sqrt(alpha)[:, None]
+        return half @ half.T
     W = _solve_lower(posterior.factor, design.reduced / alpha)
     cov = -beta * (W.T @ W)
     cov[np.diag_indices(M)] += 1.0 / alpha
     return cov
 
 
-def _relative_logdet(L: np.ndarray, change: np.ndarray) -> tuple[float, float]:
-    r""":math:`\ln|\mathbf I + \mathbf L^{-1}\boldsymbol\Delta\mathbf L^{-\top}|` for a small
-    symmetric :math:`\boldsymbol\Delta`, from the eigenvalues, and their magnitude."""
-    half = _solve_lower(L, change)
-    E = _solve_lower(L, half.T)
+def _log_det_identity_plus(E: np.ndarray) -> tuple[float, float]:
+    r""":math:`\ln|\mathbf I + \mathbf E|` for a symmetric :math:`\mathbf E`, as the sum of
+    ``log1p`` of its eigenvalues (accurate when :math:`\mathbf E` is small), and the sum of
+    their absolute values; NaN when :math:`\mathbf I + \mathbf E` is not positive."""
     eigenvalues = linalg.eigvalsh(0.5 * (E + E.T), check_finite=False)
     if np.min(eigenvalues) <= -1.0:
         return math.nan, math.inf
@@ -337,7 +342,7 @@ def _evidence_change(design: _Design, old: _Posterior, new: _Posterior) -> tuple
     """
     difference = new.log_evidence - old.log_evidence
     difference_magnitude = old.evidence_magnitude + new.evidence_magnitude
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         change, magnitude = _evidence_change_from_precisions(design, old, new)
     if math.isfinite(change) and magnitude < difference_magnitude:
         return change, magnitude
@@ -347,70 +352,67 @@ def _evidence_change(design: _Design, old: _Posterior, new: _Posterior) -> tuple
 def _evidence_change_from_precisions(
     design: _Design, old: _Posterior, new: _Posterior
 ) -> tuple[float, float]:
-    """The increase of the log evidence, written with the differences of the precisions:
-    ``log1p`` of relative changes and eigenvalues of the relative change of the factorised
-    matrix."""
+    r"""The increase of the log evidence, written with the differences of the precisions.
+
+    With :math:`q = \mathbf z^\top\mathbf C^{-1}\mathbf z`, where
+    :math:`\mathbf C = \mathbf I + \beta\mathbf R\mathbf A^{-1}\mathbf R^\top`, the log
+    evidence is :math:`\tfrac N2\ln\beta - \tfrac12\ln|\mathbf C| - \tfrac\beta2(r + q) -
+    \tfrac N2\ln 2\pi`. Logarithms of ratios become ``log1p`` of relative changes, the
+    change of :math:`\ln|\mathbf C|` the ``log1p`` of the eigenvalues of the relative change
+    of the factorised matrix, and the change of :math:`q` a product of the change of
+    :math:`\mathbf C` with the two solutions.
+    """
     N = design.n_samples
     d_beta = new.beta - old.beta
     d_alpha = new.alpha - old.alpha
-    noise_terms = [
-        0.5 * N * math.log1p(d_beta / old.beta),
-        -0.5 * d_beta * design.residual_outside,
-    ]
+    log_ratio_beta = math.log1p(d_beta / old.beta)
+    terms = [0.5 * N * log_ratio_beta, -0.5 * d_beta * design.residual_outside]
+    logdet_change, logdet_size = 0.0, 0.0
     if old.form == "isotropic":
-        # ln p = K/2 ln a + N/2 ln b - 1/2 sum ln d_i - b/2 r - 1/2 sum z_i^2 g_i + const,
-        # with g_i = a b / d_i and 1 / g_i = 1 / b + lam_i / a.
+        # ln|C| = sum ln(d_i / alpha) and beta q = sum z_i^2 g_i, where
+        # g_i = alpha beta / d_i and 1 / g_i = 1 / beta + lam_i / alpha.
         lam = design.eigenvalues
         g_old = old.alpha * old.beta / old.factor
         g_new = new.alpha * new.beta / new.factor
         d_inv_g = d_beta / (old.beta * new.beta) + lam * d_alpha / (old.alpha * new.alpha)
-        vector_terms = [
+        terms += [
+            0.5 * lam.shape[0] * math.log1p(d_alpha / old.alpha),
             -0.5 * np.log1p((d_alpha + d_beta * lam) / old.factor),
             -0.5 * design.z**2 * g_old * g_new * d_inv_g,
         ]
-        scalar_terms = [0.5 * lam.shape[0] * math.log1p(d_alpha / old.alpha), *noise_terms]
-        logdet_change, logdet_size = 0.0, 0.0
     elif old.form == "primal":
-        # ln p = 1/2 sum ln a_j + N/2 ln b - 1/2 ln|P| - b/2 (r + |z|^2) + b^2/2 h^T u + const
-        # with h = R^T z and u = P^{-1} h.
+        # ln|C| = ln|I + G^T G| = ln|T^T T|. With L = A^{1/2} T^T the Cholesky factor of
+        # P = A + beta R^T R, L^{-1} (P' - P) L^{-T} = (d_beta / beta) Q_1^T Q_1
+        # + T^{-T} diag(d_alpha / alpha) T^{-1}.
+        Q1, T_inv = old.basis, old.factor
+        E = (d_beta / old.beta) * (Q1.T @ Q1) + (T_inv.T * (d_alpha / old.alpha)) @ T_inv
+        logdet_change, logdet_size = _log_det_identity_plus(E)
+        # beta q = beta |z|^2 - beta^2 h^T P^{-1} h with h = R^T z; u = P^{-1} h.
         R = design.reduced
         h = R.T @ design.z
-        change = d_beta * (R.T @ R)
-        change[np.diag_indices(design.n_features)] += d_alpha
-        logdet_change, logdet_size = _relative_logdet(old.factor, change)
         u_old, u_new = old.solved, new.solved
         quadratic = d_beta * (new.beta + old.beta) * float(h @ u_new) - old.beta**2 * (
             float(d_alpha @ (u_new * u_old)) + d_beta * float((R @ u_new) @ (R @ u_old))
         )
-        vector_terms = [0.5 * np.log1p(d_alpha / old.alpha)]
-        scalar_terms = [
-            *noise_terms,
+        # ln|C| = ln|P| - sum ln alpha_j
+        terms += [
+            0.5 * np.log1p(d_alpha / old.alpha),
             -0.5 * d_beta * float(design.z @ design.z),
             0.5 * quadratic,
         ]
     else:
-        # ln p = N/2 ln b - 1/2 ln|C| - b/2 (r + z^T v) + const, with v = C^{-1} z.
-        R = design.reduced
-        d_ratio = (old.alpha * d_beta - old.beta * d_alpha) / (old.alpha * new.alpha)
-        change = (R * d_ratio) @ R.T
-        logdet_change, logdet_size = _relative_logdet(old.factor, change)
+        # C' - C = G diag(D) G^T with D_j = (beta' / alpha'_j) / (beta / alpha_j) - 1.
+        G, L = old.basis, old.factor
+        D = np.expm1(log_ratio_beta - np.log1p(d_alpha / old.alpha))
+        W = _solve_lower(L, G)
+        logdet_change, logdet_size = _log_det_identity_plus((W * D) @ W.T)
         v_old, v_new = old.solved, new.solved
-        vector_terms = []
-        scalar_terms = [
-            *noise_terms,
+        terms += [
             -0.5 * d_beta * float(design.z @ v_new),
-            0.5 * old.beta * float(v_new @ change @ v_old),
+            0.5 * old.beta * float(((G.T @ v_new) * D) @ (G.T @ v_old)),
         ]
-    total = math.fsum(
-        [*scalar_terms, *(float(np.sum(term)) for term in vector_terms), -0.5 * logdet_change]
-    )
-    magnitude = math.fsum(
-        [
-            *(abs(term) for term in scalar_terms),
-            *(float(np.sum(np.abs(term))) for term in vector_terms),
-            0.5 * logdet_size,
-        ]
-    )
+    total = math.fsum([*(float(np.sum(term)) for term in terms), -0.5 * logdet_change])
+    magnitude = math.fsum([*(float(np.sum(np.abs(term))) for term in terms), 0.5 * logdet_size])
     return total, magnitude
 
 

@@ -122,7 +122,7 @@ class GaussianMixture(BaseMixture):
     >>> X = load_faithful().data
     >>> gmm = GaussianMixture(n_components=2, random_state=0).fit(X)
     >>> gmm.weights_.round(2)
-    array([0.64, 0.36])
+    array([0.36, 0.64])
     """
 
     _parameter_constraints: ClassVar[dict] = {

@@ -441,7 +441,7 @@ class KMedoids(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, 
                 row, column = np.argwhere(X < 0)[0]
                 raise ValueError(
                     "A precomputed dissimilarity matrix must be non-negative; "
-                    f"{describe_position(int(row), int(column))} holds {X[row, column]!r}."
+                    f"{describe_position(int(row), int(column))} holds {float(X[row, column])!r}."
                 )
         return X
 
