@@ -98,6 +98,9 @@ class _DecreasingModel:
     def regularization_gap(self, params, stats):
         return 0.0
 
+    def objective(self, params, result):
+        return result.log_likelihood
+
 
 class _ScriptedData:
     def __init__(self, bounds):

@@ -91,7 +91,8 @@ def run_em(
     Parameters
     ----------
     model : Mixture
-        Provides ``maximize``, ``empty_components`` and ``reseed``.
+        Provides ``maximize``, ``objective`` (the quantity EM increases, from a pass's
+        result), ``regularization_gap``, ``empty_components`` and ``reseed``.
     data : InMemory
         Provides ``expectation`` and ``worst_rows``.
     params : object
@@ -117,7 +118,7 @@ def run_em(
         The data's dtype, for the rounding tolerance.
     """
     result = data.expectation(model, params)
-    lower_bound = _checked(result.log_likelihood, 0)
+    lower_bound = _checked(model.objective(params, result), 0)
     initial = lower_bound
     history: list[float] = []
     if _notify(callbacks, view, 0, lower_bound, np.inf, params):
@@ -134,7 +135,7 @@ def run_em(
             new_params = model.reseed(new_params, result_stats, points)
         params = new_params
         result = data.expectation(model, params)
-        new_bound = _checked(result.log_likelihood, n_iter)
+        new_bound = _checked(model.objective(params, result), n_iter)
         change = new_bound - lower_bound
         allowed = decrease_tolerance(lower_bound, dtype) + model.regularization_gap(
             params, result_stats

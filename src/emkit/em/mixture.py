@@ -106,6 +106,10 @@ class Mixture:
         nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
         return MixtureParams(nk / nk.sum(), self.family.maximize(stats.components))
 
+    def objective(self, params: MixtureParams, result) -> float:
+        """What EM increases: the mean log-likelihood per sample of the pass ``result``."""
+        return result.log_likelihood
+
     def regularization_gap(self, params: MixtureParams, stats: MixtureStatistics) -> float:
         """Largest loss of Q per sample that the family's regularised M-step allows."""
         return self.family.regularization_gap(params.components, stats.components)
