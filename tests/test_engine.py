@@ -162,3 +162,15 @@ def test_sample_weight_statistics_equal_repeated_rows():
     )
     assert isinstance(weighted, GaussianStatistics)
     assert_allclose(weighted.sum_xx, repeated.sum_xx, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_threads_do_not_change_results(covariance_type):
+    X, _ = make_blobs(n=3000, d=3, k=3, seed=7)
+    start = starting_values(X, 3, covariance_type)
+    options = dict(covariance_type=covariance_type, max_iter=10, tol=0.0, chunk_size=128)
+    one = GaussianMixture(3, n_jobs=1, **options, **start).fit(X)
+    three = GaussianMixture(3, n_jobs=3, **options, **start).fit(X)
+    assert_allclose(three.lower_bounds_, one.lower_bounds_, rtol=1e-14)
+    assert_allclose(three.covariances_, one.covariances_, rtol=1e-13)
+    assert_allclose(three.predict_proba(X), one.predict_proba(X), rtol=1e-13, atol=1e-300)

@@ -284,17 +284,32 @@ class Gaussian:
         xp = namespace(X)
         if isinstance(prepared, ResidualCoefficients):
             return ResidualChunk(X[None, :, :] - prepared.means[:, None, :], prepared.means)
-        rows = xp.permute_dims(X, (1, 0))
-        ones = xp.ones((1, X.shape[0]), dtype=X.dtype, device=device_of(X))
+        n, n_features = X.shape
         kind = self.covariance_type
+        n_quadratic = {
+            "full": n_features * (n_features + 1) // 2,
+            "tied": n_features * (n_features + 1) // 2,
+            "diag": n_features,
+            "spherical": 1,
+        }[kind]
+        # One row per feature: row-wise products then read contiguous memory.
+        features = xp.empty(
+            (n_features + 1 + n_quadratic, n), dtype=X.dtype, device=device_of(X)
+        )
+        features[:n_features, :] = xp.permute_dims(X, (1, 0))
+        features[n_features, :] = 1.0
+        rows = features[:n_features, :]
         if kind in ("full", "tied"):
-            left, right = _triangle(X.shape[1], X)
-            quadratic = xp.take(rows, left, axis=0) * xp.take(rows, right, axis=0)
+            start = n_features + 1
+            for i in range(n_features):
+                stop = start + n_features - i
+                features[start:stop, :] = rows[i : i + 1, :] * rows[i:, :]
+                start = stop
         elif kind == "diag":
-            quadratic = rows * rows
+            features[n_features + 1 :, :] = rows * rows
         else:
-            quadratic = xp.sum(rows * rows, axis=0, keepdims=True)
-        return ExpandedChunk(xp.concat([rows, ones, quadratic], axis=0), X.shape[1])
+            features[n_features + 1, :] = xp.sum(rows * rows, axis=0)
+        return ExpandedChunk(features, n_features)
 
     def log_prob(
         self, chunk: ExpandedChunk | ResidualChunk,

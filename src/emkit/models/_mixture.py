@@ -48,6 +48,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
         "callbacks": [list, tuple, callable, None],
         "monotonic": [StrOptions({"warn", "raise", "ignore"})],
     }
@@ -105,7 +106,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
     def _data(self, X: Array, sample_weight: Array | None, origin: np.ndarray | None) -> InMemory:
         return InMemory(
             X, sample_weight, origin=origin, chunk_size=self.chunk_size,
-            row_width=self._row_width(X.shape[1]),
+            row_width=self._row_width(X.shape[1]), n_jobs=self.n_jobs,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -84,6 +84,11 @@ class GaussianMixture(BaseMixture):
     chunk_size : int or None, default=None
         Rows per chunk of the E-step; ``None`` chooses it so that a chunk's working arrays
         hold about 2**17 numbers (more on a GPU). Results do not depend on it.
+    n_jobs : int or None, default=None
+        Threads that process chunks of NumPy data, each with single-threaded BLAS: ``None``
+        or -1 for every available core (as scikit-learn's KMeans), 1 for one thread (BLAS
+        may then use its own). Results do not depend on it: chunk statistics are summed in
+        chunk order. PyTorch tensors are processed by PyTorch's own parallelism.
     callbacks : callable or list of callables, default=None
         Each is called with an :class:`emkit.em.EMIteration` after the initial E-step and
         after every iteration (its ``params`` is a dict of fitted-attribute names to
@@ -152,6 +157,7 @@ class GaussianMixture(BaseMixture):
         verbose: int = 0,
         verbose_interval: int = 10,
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
         callbacks=None,
         monotonic: str = "warn",
     ) -> None:
@@ -170,6 +176,7 @@ class GaussianMixture(BaseMixture):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.monotonic = monotonic
 

@@ -48,6 +48,10 @@ __all__ = ["KMedoids"]
 #: Dissimilarities held at once: rows per block are this divided by the number of points.
 BLOCK_ELEMENTS = 2**21
 
+#: Candidates evaluated together in the SWAP phase: after an (eager) swap, the rest of the
+#: window is evaluated again with the new medoids, so small windows waste little work.
+SWAP_WINDOW = 64
+
 #: A swap must lower the objective by more than this fraction of it (guards against
 #: cycling between configurations that differ only by rounding).
 SWAP_TOLERANCE = 1e-12
@@ -260,9 +264,10 @@ def _swap(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
           max_iter: int) -> int:
     """FasterPAM's SWAP phase; updates ``medoids`` and ``to_medoids`` in place.
 
-    Candidates are visited in cyclic order, a block of their dissimilarity rows at a time;
-    the first candidate whose best swap improves the objective is swapped at once (eager
-    swapping), and the search goes on from the next candidate with the updated caches.
+    Candidates are visited in cyclic order, a block of their dissimilarity rows at a time,
+    evaluated ``SWAP_WINDOW`` at once; the first candidate whose best swap improves the
+    objective is swapped at once (eager swapping), and the search goes on from the next
+    candidate with the updated caches.
     Stops after a full cycle without an improving swap or ``max_iter`` passes. Returns the
     number of passes.
     """
@@ -278,15 +283,17 @@ def _swap(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
         block = dist.rows(candidates)
         offset = 0
         while offset < size:
-            changes = state.changes(block[offset:])
+            window = slice(offset, min(offset + SWAP_WINDOW, size))
+            changes = state.changes(block[window])
             best = np.argmin(changes, axis=1)
             gain = changes[np.arange(best.size), best]
-            gain[is_medoid[candidates[offset:]]] = np.inf
+            gain[is_medoid[candidates[window]]] = np.inf
             improving = np.flatnonzero(gain < -SWAP_TOLERANCE * state.total)
             if improving.size == 0:
-                examined += size - offset
-                since_swap += size - offset
-                break
+                examined += best.size
+                since_swap += best.size
+                offset += best.size
+                continue
             j = int(improving[0])
             k, candidate = int(best[j]), int(candidates[offset + j])
             is_medoid[medoids[k]] = False
