@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from emkit import GaussianMixture
-from emkit.cli import main, parse_components, read_data
+from emkit.cli import main, parse_components
+from emkit.datafiles import read_data
 from emkit.datasets import load_faithful
 from emkit.io import load, read_metadata
 

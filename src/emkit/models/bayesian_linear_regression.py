@@ -269,10 +269,14 @@ def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
         form, factor, basis, solved = "primal", T_inv, Q1, mean / beta
     else:
         L = _qr_identity_below(G.T)[1].T
-        W = _solve_lower(L, R / alpha)
-        cov_diag = 1.0 / alpha - beta * np.sum(W**2, axis=0)
+        W = _solve_lower(L, G)
+        # diag(S_N) = diag(A^{-1/2} (I + G^T G)^{-1} A^{-1/2}), where
+        # (I + G^T G)^{-1} = I - G^T C^{-1} G has a diagonal of at least 1 / (1 + G_j^T G_j)
+        # (which keeps it positive where the subtraction loses its digits).
+        inverse_diag = np.maximum(1.0 - np.sum(W**2, axis=0), 1.0 / (1.0 + np.sum(G**2, axis=0)))
+        cov_diag = scale**2 * inverse_diag
         half_solved = _solve_lower(L, z)
-        mean = beta * (W.T @ half_solved)
+        mean = math.sqrt(beta) * scale * (W.T @ half_solved)
         # Tr(R S_N R^T) = Tr((C - I) C^{-1}) / beta = (K - Tr C^{-1}) / beta
         trace_inv_C = float(np.sum(_solve_lower(L, np.eye(K)) ** 2))
         trace_gram_cov = max(K - trace_inv_C, 0.0) / beta
@@ -313,9 +317,9 @@ def _posterior_cov(design: _Design, posterior: _Posterior) -> np.ndarray:
     if posterior.form == "primal":
         half = posterior.factor / np.sqrt(alpha)[:, None]
         return half @ half.T
-    W = _solve_lower(posterior.factor, design.reduced / alpha)
-    cov = -beta * (W.T @ W)
-    cov[np.diag_indices(M)] += 1.0 / alpha
+    W = _solve_lower(posterior.factor, posterior.basis) / np.sqrt(alpha)
+    cov = -(W.T @ W)
+    cov[np.diag_indices(M)] = posterior.cov_diag
     return cov
 
 
