@@ -220,22 +220,30 @@ def test_precise_evidence_change_equals_difference_of_evidences(ard, shape):
 # --- monotone evidence ------------------------------------------------------------------
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 12),
     d=st.integers(1, 6),
     ard=st.booleans(),
     fit_intercept=st.booleans(),
     weighted=st.booleans(),
-    x_scale=st.sampled_from([1e-3, 1.0, 1e3]),
-    noise=st.floats(1e-3, 2.0),
+    collinear=st.booleans(),
+    x_scale=st.sampled_from([1e-6, 1.0, 1e6]),
+    y_scale=st.sampled_from([1e-9, 1.0, 1e9]),
+    noise=st.sampled_from([0.0, 1e-8, 1e-3, 0.3, 2.0]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_log_evidence_never_decreases(n, d, ard, fit_intercept, weighted, x_scale, noise, seed):
+def test_log_evidence_never_decreases(
+    n, d, ard, fit_intercept, weighted, collinear, x_scale, y_scale, noise, seed
+):
     rng = np.random.default_rng(seed)
     X = x_scale * rng.normal(size=(n, d))
-    y = X @ rng.normal(size=d) / x_scale + noise * rng.normal(size=n)
-    sample_weight = rng.uniform(0.1, 3.0, size=n) if weighted else None
+    if collinear and d > 1:
+        X[:, -1] = 2.0 * X[:, 0]
+    y = y_scale * (X @ rng.normal(size=d) / x_scale + noise * rng.normal(size=n))
+    sample_weight = rng.choice([0.0, 0.5, 1.0, 3.0], size=n) if weighted else None
+    if sample_weight is not None:
+        sample_weight[0] = 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("error", RuntimeWarning)
@@ -293,6 +301,26 @@ def test_fits_a_noisy_line():
     assert_allclose(est.intercept_, -1.0, atol=0.1)
     assert_allclose(1.0 / np.sqrt(est.beta_), 0.2, rtol=0.15)
     assert est.score(x, y) > 0.9
+
+
+@pytest.mark.parametrize("ard", [False, True])
+@pytest.mark.parametrize("shape", [(40, 4), (8, 12)])
+def test_fit_does_not_depend_on_units(ard, shape):
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=shape)
+    y = X[:, :2] @ [1.0, -1.0] + 0.3 * rng.normal(size=shape[0])
+    c, d = 1e4, 1e-5
+    params = {"ard": ard, "max_iter": 50}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        unit = BayesianLinearRegression(**params).fit(X, y)
+        scaled = BayesianLinearRegression(**params).fit(c * X, d * y)
+    assert scaled.n_iter_ == unit.n_iter_
+    assert_allclose(scaled.coef_, unit.coef_ * d / c, rtol=1e-6, atol=1e-12 * d / c)
+    assert_allclose(scaled.alpha_, unit.alpha_ * c**2 / d**2, rtol=1e-6)
+    assert_allclose(scaled.beta_, unit.beta_ / d**2, rtol=1e-6)
+    # The density of d t is that of t divided by d in each of the N dimensions.
+    assert_allclose(scaled.scores_, unit.scores_ - shape[0] * np.log(d), rtol=1e-8)
 
 
 # --- sample weights and the intercept ---------------------------------------------------
@@ -456,6 +484,19 @@ def test_float32_input():
     assert std.dtype == np.float32
     assert est32.predict(X).dtype == np.float64
     assert_allclose(mean, est64.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_torch_tensors_are_accepted(data):
+    torch = pytest.importorskip("torch")
+    X, y = data
+    reference = BayesianLinearRegression().fit(X, y)
+    est = BayesianLinearRegression().fit(torch.from_numpy(X), torch.from_numpy(y))
+    assert_allclose(est.coef_, reference.coef_, rtol=1e-12)
+    mean, std = est.predict(torch.from_numpy(X[:3]), return_std=True)
+    expected_mean, expected_std = reference.predict(X[:3], return_std=True)
+    assert isinstance(mean, np.ndarray)
+    assert_allclose(mean, expected_mean, rtol=1e-12)
+    assert_allclose(std, expected_std, rtol=1e-12)
 
 
 def test_copy_X(data):

@@ -1,13 +1,16 @@
 """KMeans and OnlineKMeans: parity with scikit-learn, backends, chunking, weights, errors."""
 
+import functools
+import importlib.util
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SKLearnKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import euclidean_distances
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from emkit.models import kmeans as kmeans_module
 from emkit.models.kmeans import KMeans, OnlineKMeans
@@ -88,18 +91,34 @@ def test_empty_cluster_is_relocated_as_in_sklearn():
         assert_same_fit(ours, sklearn_lloyd(X, init, max_iter))
 
 
-def test_packed_and_argmin_assignments_agree_with_brute_force(monkeypatch):
+def test_screened_and_exact_assignments_agree_with_brute_force(monkeypatch):
     X, _ = make_blobs(n=2000, d=3, k=6, seed=4)
     centres = starting_centres(X, 37)
     expected = np.argmin(euclidean_distances(X, centres, squared=True), axis=1)
     centre = X.mean(axis=0)
-    for bits in (kmeans_module.PACKED_INDEX_BITS, 0):
-        monkeypatch.setattr(kmeans_module, "PACKED_INDEX_BITS", bits)
+    for bits in (kmeans_module.SCREEN_INDEX_BITS, 0):
+        monkeypatch.setattr(kmeans_module, "SCREEN_INDEX_BITS", bits)
         with kmeans_module._Data(X, centre, None, 37, 128) as data:
+            assert (data.single is None) == (bits == 0)
             labels, _ = data.assign(centres - centre)
             moved, changed = data.assign(centres - centre + 0.05, labels)
         np.testing.assert_array_equal(labels, expected)
         np.testing.assert_array_equal(changed, np.flatnonzero(moved != labels))
+
+
+def test_near_ties_are_settled_in_float64():
+    rng = np.random.default_rng(5)
+    centres = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 50.0]])
+    # On the bisector of the first two centres, exactly or within float32 resolution.
+    offsets = np.r_[np.zeros(100), rng.choice([-1.0, 1.0], 100) * 10.0 ** rng.uniform(-12, -7, 100)]
+    X = np.column_stack([offsets, rng.normal(size=200)])
+    X = np.vstack([X, rng.normal(size=(600, 2)) * 3.0])
+    expected = np.argmin(((X[:, None, :] - centres) ** 2).sum(axis=2), axis=1)
+    for chunk_size in (16, None):
+        with kmeans_module._Data(X, np.zeros(2), None, 3, chunk_size) as data:
+            labels, _ = data.assign(centres)
+        np.testing.assert_array_equal(labels, expected)
+    assert (expected[:100] == 0).all()
 
 
 # ---------------------------------------------------------------------- invariances
@@ -326,6 +345,34 @@ def test_online_kmeans_on_tensors_matches_numpy():
     np.testing.assert_array_equal(tensor.labels_.numpy(), ours.labels_)
 
 
+def _check_name(check) -> str:
+    while isinstance(check, functools.partial):
+        check = check.func
+    return check.__name__
+
+
+def sklearn_checks(estimators, expected_failed_checks=None):
+    """``parametrize_with_checks`` without ``check_array_api_input``.
+
+    That check only runs when SCIPY_ARRAY_API is set before SciPy is first imported and
+    is skipped otherwise; the tensor inputs it is about are tested above.
+    """
+    cases = []
+    for estimator in estimators:
+        for case in estimator_checks_generator(
+            estimator, expected_failed_checks=expected_failed_checks, mark="xfail"
+        ):
+            check = case.values[1] if hasattr(case, "values") else case[1]
+            if _check_name(check) != "check_array_api_input":
+                cases.append(case)
+    ids = [
+        f"{(c.values if hasattr(c, 'values') else c)[0]!r}-"
+        f"{_check_name((c.values if hasattr(c, 'values') else c)[1])}"
+        for c in cases
+    ]
+    return pytest.mark.parametrize("estimator, check", cases, ids=ids)
+
+
 # ---------------------------------------------------------------------- scikit-learn checks
 
 # ``check_sample_weight_equivalence_on_dense_data`` fits on rows shuffled relative to the
@@ -341,16 +388,34 @@ ROW_ORDER = {
 }
 
 
-@parametrize_with_checks(
+@sklearn_checks(
     [
         KMeans(),
         KMeans(n_clusters=3, init="random", chunk_size=7),
         OnlineKMeans(),
         OnlineKMeans(n_clusters=2, batch_size=5, learning_rate="power"),
     ],
-    expected_failed_checks=lambda estimator: ROW_ORDER,
+    expected_failed_checks=ROW_ORDER,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+# ---------------------------------------------------------------------- example
+
+
+def test_colour_quantisation_example(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = Path(__file__).parents[1] / "examples" / "colour_quantisation.py"
+    spec = importlib.util.spec_from_file_location("colour_quantisation", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    figure = tmp_path / "figure.png"
+    example.main([str(figure), "--clusters", "2"])
+    assert figure.stat().st_size > 0
+    assert "K =   2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        example.main([str(figure), "--clusters", "2"])
+    assert "pass --force" in capsys.readouterr().err

@@ -12,6 +12,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "GaussianMixture": "emkit.models.gaussian_mixture",
+    "BernoulliMixture": "emkit.models.bernoulli_mixture",
+    "CategoricalMixture": "emkit.models.categorical_mixture",
+    "MixtureModel": "emkit.models.mixture_model",
+    "VariationalGaussianMixture": "emkit.models.variational_gaussian_mixture",
     "BayesianLinearRegression": "emkit.models.bayesian_linear_regression",
     "KMeans": "emkit.models.kmeans",
     "OnlineKMeans": "emkit.models.kmeans",

@@ -11,6 +11,7 @@ cannot pass silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,7 +19,20 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["EMIteration", "EMResult", "MonotonicityError", "MonotonicityWarning", "run_em"]
+from emkit.em.maximization import MStepResult
+from emkit.em.strategies import EStep, EStepPass, Exact, Setting
+
+__all__ = [
+    "EMIteration",
+    "EMResult",
+    "MonotonicityError",
+    "MonotonicityWarning",
+    "check_m_step",
+    "decrease_tolerance",
+    "maximize",
+    "report_decrease",
+    "run_em",
+]
 
 
 class MonotonicityError(RuntimeError):
@@ -31,24 +45,45 @@ class MonotonicityWarning(RuntimeWarning):
 
 @dataclasses.dataclass(frozen=True)
 class EMIteration:
-    """What a callback receives after each iteration.
+    r"""What a callback receives after each iteration.
 
     Attributes
     ----------
     iteration : int
         1 for the first M-step; 0 for the initial parameters.
     lower_bound : float
-        Mean log-likelihood per sample at ``params``.
+        The monitored objective per sample at ``params``: the mean log-likelihood, or the
+        classification log-likelihood for hard EM.
     change : float
         ``lower_bound`` minus the previous one (``inf`` at iteration 0).
     params : object
         The model's parameters after this iteration (estimators pass their own view).
+    log_likelihood : float
+        Mean log-likelihood per sample at ``params``, :math:`\ell(\theta_t)`.
+    elbo : float
+        :math:`\mathcal L(q_{t-1}, \theta_t) = [Q(\theta_t \mid q_{t-1}) + H(q_{t-1})]/N`:
+        the evidence lower bound after the M-step, before the E-step refreshes
+        :math:`q` (NaN unless the run tracks it, and at iteration 0).
+    kl : float
+        :math:`\mathrm{KL}(q_{t-1} \,\|\, p(Z \mid X, \theta_t))/N = \ell - \mathcal L`
+        at the same point, :math:`\ge 0`.
+    elbo_after, kl_after : float
+        The same with the refreshed :math:`q_t` of this iteration's E-step: after an exact
+        E-step, :math:`\mathcal L = \ell` and the KL is 0.
+    setting : Setting or None
+        The E-step strategy's setting of this iteration's pass (temperature, draws per row).
     """
 
     iteration: int
     lower_bound: float
     change: float
     params: Any
+    log_likelihood: float = math.nan
+    elbo: float = math.nan
+    kl: float = math.nan
+    elbo_after: float = math.nan
+    kl_after: float = math.nan
+    setting: Setting | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,28 +120,35 @@ def run_em(
     verbose: int = 0,
     verbose_interval: int = 10,
     dtype=np.float64,
+    strategy: EStep | None = None,
+    seed: int | None = None,
+    track_elbo: bool = False,
 ) -> EMResult:
     """Iterate M- and E-steps from ``params`` until convergence or ``max_iter``.
 
     Parameters
     ----------
     model : Mixture
-        Provides ``maximize``, ``objective`` (the quantity EM increases, from a pass's
-        result), ``regularization_gap``, ``empty_components`` and ``reseed``.
-    data : InMemory
+        Provides ``maximize`` (or ``maximize_from``, for generalized M-steps), ``objective``
+        (the quantity EM increases, from a pass's result), ``regularization_gap``,
+        ``empty_components`` and ``reseed``; ``expected_log_likelihood`` for
+        ``track_elbo``.
+    data : InMemory or Stream
         Provides ``expectation`` and ``worst_rows``.
     params : object
         Starting parameters.
     max_iter : int
         Maximum number of iterations (M-step + E-step); 0 evaluates ``params`` only.
     tol : float
-        Convergence threshold on the change of the mean log-likelihood per sample:
-        iteration :math:`t` converges when :math:`|\\ell_t - \\ell_{t-1}| < \\mathrm{tol}`.
+        Convergence threshold on the change of the monitored objective per sample:
+        iteration :math:`t` converges when :math:`|\\ell_t - \\ell_{t-1}| < \\mathrm{tol}`
+        (the strategy's schedule may ask for more; see :mod:`emkit.em.strategies`).
     monotonic : {'warn', 'raise', 'ignore'}
-        What to do when the log-likelihood decreases by more than rounding
+        What to do when the objective decreases by more than rounding
         (:func:`decrease_tolerance`) and the model's regulariser
-        (``model.regularization_gap``) explain. Iterations that re-seed an empty component
-        are exempt.
+        (``model.regularization_gap``) explain, on iterations where the strategy guarantees
+        an increase; and when a generalized M-step lowers Q. Iterations that re-seed an
+        empty component are exempt.
     callbacks : sequence of callables
         Called with an :class:`EMIteration` after the initial E-step (iteration 0) and after
         every iteration; returning ``True`` stops the loop.
@@ -116,32 +158,82 @@ def run_em(
         Print progress every ``verbose_interval`` iterations (2: with timing and change).
     dtype : dtype
         The data's dtype, for the rounding tolerance.
+    strategy : EStep or None
+        The E-step (:mod:`emkit.em.strategies`); ``None`` for the exact one.
+    seed : int or None
+        Root of the random draws of a random strategy: the draws of chunk :math:`c` at
+        iteration :math:`t` come from ``SeedSequence(seed, spawn_key=(t, c))``.
+    track_elbo : bool
+        Accumulate the entropy of :math:`q` and report the ELBO and the KL divergence in
+        every :class:`EMIteration`.
     """
-    result = data.expectation(model, params)
-    lower_bound = _checked(model.objective(params, result), 0)
+    strategy = Exact() if strategy is None else strategy
+    schedule = strategy.schedule()
+    plain = type(strategy) is Exact and not track_elbo
+
+    def e_step(current, iteration: int):
+        if plain:
+            return data.expectation(model, current)
+        setting = schedule.setting(iteration)
+        return data.expectation(
+            model, current, EStepPass(strategy, setting, seed, (iteration,), track_elbo)
+        )
+
+    def elbo(current, result) -> float:
+        """:math:`[Q(\\theta \\mid q) + H(q)]/N` for the :math:`q` of a pass ``result``."""
+        q = model.expected_log_likelihood(current, result.stats)
+        return q / result.total_weight + result.sums["entropy"]
+
+    def info(iteration, bound, change, current, result, previous) -> EMIteration:
+        extra: dict[str, Any] = {
+            "log_likelihood": result.log_likelihood,
+            "setting": None if plain else schedule.setting(iteration),
+        }
+        if track_elbo:
+            after = elbo(current, result)
+            extra.update(elbo_after=after, kl_after=result.log_likelihood - after)
+            if previous is not None:
+                before = elbo(current, previous)
+                extra.update(elbo=before, kl=result.log_likelihood - before)
+        return EMIteration(iteration, bound, change, view(current), **extra)
+
+    result = e_step(params, 0)
+    lower_bound = _checked(strategy.objective(model, params, result), 0)
     initial = lower_bound
     history: list[float] = []
-    if _notify(callbacks, view, 0, lower_bound, np.inf, params):
+    if _notify(callbacks, lambda: info(0, lower_bound, np.inf, params, result, None)):
         return EMResult(params, history, False, 0, initial)
     converged = False
     n_iter = 0
     start = time.perf_counter()
     for n_iter in range(1, max_iter + 1):
-        result_stats = result.stats
-        new_params = model.maximize(result_stats)
-        empty = model.empty_components(result_stats)
+        previous = result
+        stats = previous.stats
+        step = maximize(model, params, stats)
+        new_params = step.params
+        empty = model.empty_components(stats)
         if empty.size:
             points = data.worst_rows(model, params, empty.size)
-            new_params = model.reseed(new_params, result_stats, points)
+            new_params = model.reseed(new_params, stats, points)
+        else:
+            check_m_step(step, model, stats, n_iter, monotonic)
+        guaranteed = schedule.guarantees(n_iter)
         params = new_params
-        result = data.expectation(model, params)
-        new_bound = _checked(model.objective(params, result), n_iter)
+        result = e_step(params, n_iter)
+        new_bound = _checked(strategy.objective(model, params, result), n_iter)
         change = new_bound - lower_bound
         allowed = decrease_tolerance(lower_bound, dtype) + model.regularization_gap(
-            params, result_stats
+            params, stats
         )
-        if not empty.size and -change > allowed:
-            _report_decrease(monotonic, n_iter, lower_bound, new_bound)
+        if guaranteed and not empty.size and -change > allowed:
+            report_decrease(
+                monotonic,
+                f"The {_objective_words(strategy)} decreased at iteration {n_iter}, from "
+                f"{lower_bound!r} to {new_bound!r} (by {lower_bound - new_bound:.3g} per "
+                f"sample), which {_algorithm_words(strategy)} never does. This points at a "
+                "numerical problem (ill-conditioned covariances, float32 precision) or at a "
+                "component family whose M-step does not maximise.",
+            )
         lower_bound = new_bound
         history.append(lower_bound)
         if verbose and n_iter % verbose_interval == 0:
@@ -151,19 +243,62 @@ def run_em(
                 line += f"\t time lapse {now - start:.5f}s\t ll change {change:.5f}"
                 start = now
             print(line)
-        stop = _notify(callbacks, view, n_iter, lower_bound, change, params)
-        if abs(change) < tol:
-            converged = True
+        stop = _notify(
+            callbacks,
+            lambda: info(n_iter, lower_bound, change, params, result, previous),  # noqa: B023
+        )
+        converged = schedule.converged(n_iter, change, tol)
         if converged or stop:
             break
     return EMResult(params, history, converged, n_iter, initial)
 
 
-def _notify(callbacks, view, iteration: int, lower_bound: float, change: float, params) -> bool:
-    """Call every callback with an :class:`EMIteration`; whether one asked to stop."""
+def maximize(model, params, stats) -> MStepResult:
+    """The model's M-step from ``params`` on ``stats``: ``model.maximize_from`` where the
+    model has it (generalized and conditional M-steps start from the current parameters),
+    else ``model.maximize(stats)``."""
+    update = getattr(model, "maximize_from", None)
+    if update is None:
+        return MStepResult(model.maximize(stats))
+    return update(params, stats)
+
+
+def check_m_step(step: MStepResult, model, stats, iteration: int, monotonic: str) -> None:
+    """Report a sub-step of a generalized or conditional M-step that lowered Q.
+
+    Q per sample may not decrease by more than rounding (:func:`decrease_tolerance` in
+    float64) plus the model's regularisation gap.
+    """
+    if len(step.trail) < 2:
+        return
+    gap = model.regularization_gap(step.params, stats)
+    for (_, before), (label, after) in zip(step.trail, step.trail[1:], strict=False):
+        if before - after > decrease_tolerance(before, np.float64) + gap:
+            report_decrease(
+                monotonic,
+                f"The M-step lowered Q at iteration {iteration}, in its {label!r} step, from "
+                f"{before!r} to {after!r} (by {before - after:.3g} per sample): a generalized "
+                "or conditional M-step must not decrease the expected complete-data "
+                "log-likelihood. The family's partial M-step is wrong.",
+            )
+
+
+def _objective_words(strategy: EStep) -> str:
+    return strategy.objective_name.replace("_", " ").replace("log likelihood", "log-likelihood")
+
+
+def _algorithm_words(strategy: EStep) -> str:
+    return "exact EM" if strategy.objective_name == "log_likelihood" else (
+        f"{strategy.name} EM"
+    )
+
+
+def _notify(callbacks, make_info: Callable[[], EMIteration]) -> bool:
+    """Call every callback with the :class:`EMIteration` ``make_info()``; whether one asked
+    to stop."""
     if not callbacks:
         return False
-    info = EMIteration(iteration, lower_bound, change, view(params))
+    info = make_info()
     stop = False
     for callback in callbacks:
         stop = bool(callback(info)) or stop
@@ -179,13 +314,9 @@ def _checked(lower_bound: float, iteration: int) -> float:
     return lower_bound
 
 
-def _report_decrease(mode: str, iteration: int, before: float, after: float) -> None:
-    message = (
-        f"The log-likelihood decreased at iteration {iteration}, from {before!r} to {after!r} "
-        f"(by {before - after:.3g} per sample), which exact EM never does. This points at a "
-        "numerical problem (ill-conditioned covariances, float32 precision) or at a component "
-        "family whose M-step does not maximise."
-    )
+def report_decrease(mode: str, message: str) -> None:
+    """Raise :class:`MonotonicityError`, warn with :class:`MonotonicityWarning` or do
+    nothing, as ``mode`` says."""
     if mode == "raise":
         raise MonotonicityError(message)
     if mode == "warn":

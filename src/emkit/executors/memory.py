@@ -9,11 +9,8 @@ second moments free of cancellation for data far from zero.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,7 +24,7 @@ from emkit._backend import (
     namespace,
     to_numpy,
 )
-from emkit.distributions._base import Statistics
+from emkit.executors._chunked import ChunkedData, PassResult, ordered_map
 
 __all__ = ["InMemory", "PassResult", "auto_chunk_size"]
 
@@ -37,13 +34,6 @@ CPU_WORKING_ELEMENTS = 2**17
 GPU_WORKING_ELEMENTS = 2**24
 
 
-@functools.cache
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def auto_chunk_size(X: Array, row_width: int) -> int:
     """Rows per chunk so that a chunk's working arrays hold about a fixed number of elements."""
     on_gpu = is_torch(X) and X.device.type != "cpu"
@@ -51,26 +41,7 @@ def auto_chunk_size(X: Array, row_width: int) -> int:
     return int(max(64, budget // max(row_width, 1)))
 
 
-@dataclasses.dataclass(frozen=True)
-class PassResult:
-    """One E-step over all the data.
-
-    Attributes
-    ----------
-    stats : Statistics
-        The summed statistics, as float64 NumPy arrays.
-    log_likelihood : float
-        :math:`\\sum_n w_n \\log p(x_n) / \\sum_n w_n`, the mean log-likelihood per sample.
-    total_weight : float
-        :math:`\\sum_n w_n` (the number of rows without sample weights).
-    """
-
-    stats: Statistics
-    log_likelihood: float
-    total_weight: float
-
-
-class InMemory:
+class InMemory(ChunkedData):
     """An in-memory data matrix with optional sample weights, visited in chunks.
 
     Chunks of NumPy data are processed by a pool of threads (NumPy and BLAS release the
@@ -128,10 +99,9 @@ class InMemory:
         weights = None if self.sample_weight is None else self.sample_weight[start:stop]
         return rows, weights
 
-    def chunks(self) -> Iterator[tuple[int, Array, Array | None]]:
-        """Yield ``(start, rows, weights)`` with rows shifted by the origin, in order."""
-        for start, stop in self._bounds():
-            yield (start, *self._rows(start, stop))
+    def _chunks(self) -> Iterator[tuple[int, int, Array, Array | None]]:
+        for index, (start, stop) in enumerate(self._bounds()):
+            yield (index, start, *self._rows(start, stop))
 
     def _threads(self, n_chunks: int) -> int:
         if is_torch(self.X) or n_chunks < 2:
@@ -142,60 +112,17 @@ class InMemory:
         wanted = available if self.n_jobs in (None, -1) else max(1, self.n_jobs)
         return min(wanted, n_chunks)
 
-    def _map(self, work: Callable[[Array, Array | None], Any]) -> Iterator[Any]:
-        """``work(rows, weights)`` on every chunk, results yielded in chunk order."""
+    def _pass(
+        self, work: Callable[..., Any], prepare: Callable[[Array], Any] | None = None
+    ) -> Iterator[Any]:
+        prepared = None if prepare is None else prepare(self.X)
         bounds = self._bounds()
-        threads = self._threads(len(bounds))
-        if threads == 1:
-            for start, stop in bounds:
-                yield work(*self._rows(start, stop))
-            return
-        with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(
-            threads
-        ) as pool:
-            yield from pool.map(lambda bound: work(*self._rows(*bound)), bounds)
 
-    def _sum(self, parts: Iterable[Statistics]) -> Statistics:
-        total = None
-        for part in parts:
-            total = part if total is None else total + part
-        return total.to_numpy()
+        def task(index, start, stop):
+            return work(index, start, *self._rows(start, stop), prepared)
 
-    def expectation(self, model, params) -> PassResult:
-        """E-step over every chunk; statistics and log-likelihood summed in float64."""
-        prepared = model.prepare(params, self.X)
-        float64 = self.xp.float64
-
-        def work(rows, weights):
-            chunk = model.expectation(rows, weights, prepared)
-            return chunk.stats.astype(float64), float(chunk.log_likelihood), float(chunk.weight)
-
-        totals = [0.0, 0.0]
-
-        def parts():
-            for stats, log_likelihood, weight in self._map(work):
-                totals[0] += log_likelihood
-                totals[1] += weight
-                yield stats
-
-        stats = self._sum(parts())
-        return PassResult(stats, totals[0] / totals[1], totals[1])
-
-    def statistics(self, model, resp_of: Callable[[int, Array], Array]) -> Statistics:
-        """Statistics for given responsibilities: ``resp_of(start, rows)`` per chunk.
-
-        Chunks are visited in order in one thread, so that ``resp_of`` may draw random
-        numbers in sequence.
-        """
-
-        def parts():
-            for start, rows, weights in self.chunks():
-                resp = resp_of(start, rows)
-                if weights is not None:
-                    resp = resp * weights[:, None]
-                yield model.statistics(rows, resp).astype(self.xp.float64)
-
-        return self._sum(parts())
+        tasks = ((index, start, stop) for index, (start, stop) in enumerate(bounds))
+        return ordered_map(task, tasks, self._threads(len(bounds)))
 
     def mean(self) -> np.ndarray:
         """Weighted mean of the rows (without the origin), accumulated in float64."""
@@ -215,7 +142,8 @@ class InMemory:
 
     def map_rows(self, fn: Callable[[Array], Array]) -> Array:
         """``fn`` applied to every chunk of shifted rows, the results stacked along rows."""
-        return self.xp.concat(list(self._map(lambda rows, _: fn(rows))), axis=0)
+        parts = self._pass(lambda index, start, rows, weights, prepared: fn(rows))
+        return self.xp.concat(list(parts), axis=0)
 
     def worst_rows(self, model, params, count: int) -> np.ndarray:
         """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``."""

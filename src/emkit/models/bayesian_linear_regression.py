@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from emkit._backend import is_torch, to_numpy
 from emkit._validation import check_data, check_sample_weight
 
 __all__ = ["BayesianLinearRegression"]
@@ -57,12 +58,13 @@ class _Design:
 
     Every quantity the EM iterations need is a function of ``s``, ``Vt``, ``z = U^T t`` and
     the squared norm of the part of ``t`` outside the column space of ``Phi``. With
-    ``R = diag(s) Vt`` (K x M, K = min(n, M)): ``R^T R = Phi^T Phi`` and
+    ``R = diag(s) Vt`` (K x M, K <= min(n, M)): ``R^T R = Phi^T Phi`` and
     ``R^T z = Phi^T t``.
     """
 
-    singular_values: np.ndarray  # s, (K,)
+    singular_values: np.ndarray  # s, (K,), K the numerical rank of Phi
     Vt: np.ndarray  # (K, M)
+    reduced: np.ndarray  # R = diag(s) Vt, (K, M)
     z: np.ndarray  # U^T t, (K,)
     residual_outside: float  # ||t - U U^T t||^2
     n_samples: float  # N, the sum of the sample weights
@@ -73,25 +75,29 @@ class _Design:
         """The eigenvalues of ``Phi^T Phi`` in the row space of ``Phi``: ``s**2``."""
         return self.singular_values**2
 
-    @property
-    def reduced(self) -> np.ndarray:
-        """``R = diag(s) Vt``."""
-        return self.singular_values[:, None] * self.Vt
-
 
 def _reduce(Phi: np.ndarray, t: np.ndarray, n_samples: float) -> _Design:
-    """The thin SVD of ``Phi`` and the projections of ``t`` the iterations need."""
+    """The thin SVD of ``Phi`` and the projections of ``t`` the iterations need.
+
+    Singular values below ``max(n, M) * eps * s_max`` are rounding noise of a rank-deficient
+    ``Phi`` (collinear features, or centred data with n <= M): they are dropped, as
+    ``numpy.linalg.lstsq`` does, so that K is the numerical rank and the part of ``t``
+    along their directions counts as residual.
+    """
     try:
         U, s, Vt = linalg.svd(Phi, full_matrices=False, check_finite=False)
     except linalg.LinAlgError:
         U, s, Vt = linalg.svd(
             Phi, full_matrices=False, check_finite=False, lapack_driver="gesvd"
         )
+    keep = s > max(Phi.shape) * _EPS * (s[0] if s.size else 0.0)
+    U, s, Vt = U[:, keep], s[keep], Vt[keep]
     z = U.T @ t
     outside = t - U @ z
     return _Design(
         singular_values=s,
         Vt=Vt,
+        reduced=s[:, None] * Vt,
         z=z,
         residual_outside=float(outside @ outside),
         n_samples=n_samples,
@@ -106,6 +112,7 @@ class _Problem:
     design: _Design
     X_offset: np.ndarray
     y_offset: float
+    alpha_init: float
     beta_init: float
     beta_max: float  # keeps the noise variance above eps * mean(y**2)
 
@@ -211,6 +218,8 @@ def _e_step_isotropic(design: _Design, alpha: float, beta: float) -> _Posterior:
 
 def _solve_lower(L: np.ndarray, b: np.ndarray, *, transpose: bool = False) -> np.ndarray:
     """Solve ``L x = b`` (or ``L^T x = b``) for a lower triangular ``L``, by LAPACK's trtrs."""
+    if L.shape[0] == 0:
+        return np.array(b, dtype=np.float64)
     x, info = lapack.dtrtrs(L, b, lower=1, trans=int(transpose))
     if info != 0:
         raise linalg.LinAlgError(f"triangular solve failed (LAPACK info={info})")
@@ -236,15 +245,17 @@ def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
     :math:`\mathbf S_N^{-1} = \mathbf A + \beta\mathbf R^\top\mathbf R = \mathbf A^{1/2}
     (\mathbf I + \mathbf G^\top\mathbf G)\mathbf A^{1/2}`.
 
-    With K = M, the QR factorisation :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T`
+    When :math:`\boldsymbol\Phi` has full column rank (K = M), the QR factorisation
+    :math:`[\mathbf G; \mathbf I] = \mathbf Q\mathbf T`
     gives :math:`\mathbf I + \mathbf G^\top\mathbf G = \mathbf T^\top\mathbf T`, and
     :math:`\mathbf m_N = \mathbf A^{-1/2}\mathbf T^{-1}\mathbf Q_1^\top\sqrt\beta\,\mathbf z`
     solves the least-squares problem
     :math:`\min_{\mathbf u}\lVert\sqrt\beta\,\mathbf z - \mathbf G\mathbf u\rVert^2 +
     \lVert\mathbf u\rVert^2`, which stays accurate however large :math:`\beta` is.
 
-    With fewer samples than features, the K x K matrix :math:`\mathbf C = \mathbf I +
-    \mathbf G\mathbf G^\top` is factorised instead, and the Woodbury identity gives
+    Otherwise (fewer samples than features, or collinear features), the K x K matrix
+    :math:`\mathbf C = \mathbf I + \mathbf G\mathbf G^\top` is factorised instead, and
+    the Woodbury identity gives
     :math:`\mathbf S_N = \mathbf A^{-1} - \beta\mathbf A^{-1}\mathbf R^\top\mathbf C^{-1}
     \mathbf R\mathbf A^{-1}`, :math:`\mathbf m_N = \beta\mathbf A^{-1}\mathbf R^\top
     \mathbf C^{-1}\mathbf z` and :math:`|\mathbf S_N^{-1}| = |\mathbf A|\,|\mathbf C|`.
@@ -263,7 +274,7 @@ def _e_step_ard(design: _Design, alpha: np.ndarray, beta: float) -> _Posterior:
         T_inv = _solve_lower(np.ascontiguousarray(T.T), np.eye(M)).T
         cov_diag = scale**2 * np.sum(T_inv**2, axis=1)
         mean = scale * (T_inv @ (Q1.T @ (math.sqrt(beta) * z)))
-        # Tr(R^T R S_N) = Tr(G B^{-1} G^T) / beta with G T^{-1} = Q_1
+        # Tr(R^T R S_N) = Tr(G (T^T T)^{-1} G^T) / beta, and G T^{-1} = Q_1
         trace_gram_cov = float(np.sum(Q1**2)) / beta
         logdet = log_det_prior + 2.0 * float(np.sum(np.log(np.diag(T))))
         form, factor, basis, solved = "primal", T_inv, Q1, mean / beta
@@ -327,6 +338,8 @@ def _log_det_identity_plus(E: np.ndarray) -> tuple[float, float]:
     r""":math:`\ln|\mathbf I + \mathbf E|` for a symmetric :math:`\mathbf E`, as the sum of
     ``log1p`` of its eigenvalues (accurate when :math:`\mathbf E` is small), and the sum of
     their absolute values; NaN when :math:`\mathbf I + \mathbf E` is not positive."""
+    if E.size == 0:
+        return 0.0, 0.0
     eigenvalues = linalg.eigvalsh(0.5 * (E + E.T), check_finite=False)
     if np.min(eigenvalues) <= -1.0:
         return math.nan, math.inf
@@ -385,9 +398,9 @@ def _evidence_change_from_precisions(
             -0.5 * design.z**2 * g_old * g_new * d_inv_g,
         ]
     elif old.form == "primal":
-        # ln|C| = ln|I + G^T G| = ln|T^T T|. With L = A^{1/2} T^T the Cholesky factor of
-        # P = A + beta R^T R, L^{-1} (P' - P) L^{-T} = (d_beta / beta) Q_1^T Q_1
-        # + T^{-T} diag(d_alpha / alpha) T^{-1}.
+        # ln|C| = ln|P| - sum ln alpha_j, with P = A + beta R^T R = L L^T, L = A^{1/2} T^T.
+        # The change of ln|P| is ln|I + L^{-1} (P' - P) L^{-T}|, where
+        # L^{-1} (P' - P) L^{-T} = (d_beta / beta) Q_1^T Q_1 + T^{-T} diag(d_alpha / alpha) T^{-1}.
         Q1, T_inv = old.basis, old.factor
         E = (d_beta / old.beta) * (Q1.T @ Q1) + (T_inv.T * (d_alpha / old.alpha)) @ T_inv
         logdet_change, logdet_size = _log_det_identity_plus(E)
@@ -398,7 +411,6 @@ def _evidence_change_from_precisions(
         quadratic = d_beta * (new.beta + old.beta) * float(h @ u_new) - old.beta**2 * (
             float(d_alpha @ (u_new * u_old)) + d_beta * float((R @ u_new) @ (R @ u_old))
         )
-        # ln|C| = ln|P| - sum ln alpha_j
         terms += [
             0.5 * np.log1p(d_alpha / old.alpha),
             -0.5 * d_beta * float(design.z @ design.z),
@@ -480,10 +492,14 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         error of the precisions; lower ``tol`` for precisions accurate to many digits.
     alpha_init : float, default=None
         Initial weight precision :math:`\alpha` (the same value for every feature with
-        ``ard=True``). ``None`` means 1.0.
+        ``ard=True``). ``None`` means
+        :math:`\operatorname{Tr}(\boldsymbol\Phi^\top\boldsymbol\Phi)/\lVert\mathbf
+        t\rVert^2`, the precision for which the prior alone accounts for the spread of the
+        (centred) targets; with ``beta_init=None`` too, the iterations are then the same
+        whatever the units of ``X`` and ``y``.
     beta_init : float, default=None
         Initial noise precision :math:`\beta`. ``None`` means one over the (weighted)
-        variance of ``y``.
+        variance of ``y`` (its mean square if ``fit_intercept=False``).
     fit_intercept : bool, default=True
         Whether to fit an intercept. As in :class:`~sklearn.linear_model.BayesianRidge`,
         ``X`` and ``y`` are centred on their (sample-weighted) means before the fit, the
@@ -516,13 +532,15 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         ``BayesianRidge`` and ``ARDRegression``.
     beta_ : float
         Estimated precision of the noise :math:`\beta`. This is ``alpha_`` in
-        scikit-learn's ``BayesianRidge`` and ``ARDRegression``.
+        scikit-learn's ``BayesianRidge`` and ``ARDRegression``. At most
+        :math:`1/(\epsilon\,\overline{y^2})` (see Notes).
     sigma_ : ndarray of shape (n_features, n_features)
         Posterior covariance :math:`\mathbf S_N` of the weights, in float64.
     scores_ : ndarray of shape (n_iter_ + 1,)
         Log evidence :math:`\ln p(\mathbf t\mid\alpha,\beta)` (PRML 3.86, with all
         constants, for the whole data set) at the initial precisions and after each
-        iteration; non-decreasing. ``scores_[-1]`` belongs to ``alpha_`` and ``beta_``.
+        iteration; non-decreasing up to rounding. ``scores_[-1]`` belongs to ``alpha_`` and
+        ``beta_``.
     n_iter_ : int
         Number of EM iterations run.
     converged_ : bool
@@ -547,11 +565,30 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
     weighted design matrix :math:`\boldsymbol\Phi` (n x M), which costs
     :math:`O(nM\min(n, M))`. With a single precision an iteration then costs
     :math:`O(\min(n, M))`: in the basis of the right singular vectors the posterior
-    covariance is diagonal, :math:`1/(\alpha+\beta\lambda_i)`. Both n > M and n < M work,
-    and no ill-conditioned matrix is inverted.
+    covariance is diagonal, :math:`1/(\alpha+\beta\lambda_i)`. With ARD the posterior is
+    computed from a QR factorisation of an M x M problem when :math:`\boldsymbol\Phi` has
+    full column rank, otherwise of a K x K one (K its rank) through the Woodbury identity,
+    never by inverting :math:`\mathbf S_N^{-1}`; for small problems BLAS then runs on one
+    thread, where threads only add overhead. Both n > M and n < M work, as do
+    rank-deficient and collinear designs: singular values below
+    :math:`\max(n, M)\,\epsilon\,s_{\max}` count as zero.
+
+    Close to convergence two successive evidences agree to nearly all their digits, so the
+    change tested against ``tol`` (and for monotonicity) is not their difference but an
+    expression in the differences of the precisions (``log1p`` of relative changes), which
+    stays accurate far below the rounding of the evidence: ``tol`` can be set as low as
+    ``1e-25`` to run EM until the precisions stop changing in floating point (when the
+    evidence has an interior maximum). ``scores_`` themselves are non-decreasing up to
+    their rounding.
+
+    When the data can be fitted exactly (typically n <= M), the evidence may keep growing as
+    the noise vanishes. The noise variance is then kept above
+    :math:`\epsilon\,\overline{y^2}` (machine epsilon times the mean square of ``y``), so
+    ``beta_`` stays finite.
 
     Fitting is done in float64 whatever the dtype of ``X``; fitted attributes are float64.
-    :meth:`predict` returns the dtype of its input (float32 stays float32).
+    :meth:`predict` returns the dtype of its input (float32 stays float32). PyTorch tensors
+    are accepted and copied to host memory; results are NumPy arrays.
 
     Sample weights act as repeated rows: integer weights give the same fit as repeating
     each row that many times, and :math:`N` is the sum of the weights.
@@ -561,7 +598,10 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
     the noise precision and ``lambda_`` the weight precision. With its hyperpriors set to
     zero (``alpha_1 = alpha_2 = lambda_1 = lambda_2 = 0``) ``BayesianRidge`` maximises the
     same evidence, and its ``scores_[-1]`` (with ``compute_score=True``) equals
-    ``scores_[-1]`` here at the common optimum.
+    ``scores_[-1]`` here at the common optimum. ``ARDRegression`` with zero hyperpriors
+    and no pruning (a huge ``threshold_lambda``) reaches the same point as ``ard=True``
+    where the optimum has no infinite precision; its ``scores_`` leave out the
+    :math:`-\tfrac N2\ln 2\pi` term.
 
     References
     ----------
@@ -620,6 +660,10 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         X = check_data(self, X, reset=True)
+        if is_torch(X):
+            X = to_numpy(X)
+        if is_torch(y):
+            y = to_numpy(y)
         y = check_array(
             y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False, input_name="y"
         )
@@ -638,7 +682,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         if weights is None:
             n_samples = float(X.shape[0])
         else:
-            weights = np.asarray(weights, dtype=np.float64)
+            weights = to_numpy(weights, dtype=np.float64)
             n_samples = float(np.sum(weights))
         if self.fit_intercept:
             X_offset = np.average(X, axis=0, weights=weights)
@@ -654,19 +698,34 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
             X *= root[:, None]
             t *= root
 
-        t_var = float(t @ t) / n_samples
-        beta = 1.0 / (t_var + _EPS) if self.beta_init is None else float(self.beta_init)
+        design = _reduce(X, t, n_samples)
         mean_square = float(np.average(y**2, weights=weights))
         beta_max = 1.0 / (_EPS * (mean_square if mean_square > 0 else 1.0))
+        t_norm2 = float(t @ t)
+        gram_trace = float(np.sum(design.eigenvalues))
+        if self.beta_init is not None:
+            beta = float(self.beta_init)
+        elif t_norm2 > 0:
+            beta = n_samples / t_norm2
+        else:
+            beta = beta_max
+        if self.alpha_init is not None:
+            alpha = float(self.alpha_init)
+        elif t_norm2 > 0 and gram_trace > 0:
+            alpha = gram_trace / t_norm2
+        else:
+            alpha = 1.0
         return _Problem(
-            design=_reduce(X, t, n_samples),
+            design=design,
             X_offset=X_offset,
             y_offset=y_offset,
+            alpha_init=alpha,
             beta_init=min(beta, beta_max),
             beta_max=beta_max,
         )
 
-    def _e_step(self, design: _Design, alpha, beta: float) -> _Posterior:
+    def _e_step(self, design: _Design, alpha: float | np.ndarray, beta: float) -> _Posterior:
+        """The posterior of the weights at precisions ``alpha`` and ``beta``."""
         if self.ard:
             return _e_step_ard(design, alpha, beta)
         return _e_step_isotropic(design, alpha, beta)
@@ -685,15 +744,14 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         return alpha, min(beta, beta_max)
 
     def _iterate(
-        self, design: _Design, beta: float, beta_max: float
+        self, design: _Design, alpha_init: float, beta: float, beta_max: float
     ) -> tuple[_Posterior, list[float], int, float]:
         """Alternate M- and E-steps until the evidence stops increasing or ``max_iter``.
 
         Returns the last posterior, the log evidence after every E-step, the number of
         iterations and the last change of the log evidence.
         """
-        alpha0 = 1.0 if self.alpha_init is None else float(self.alpha_init)
-        alpha = np.full(design.n_features, alpha0) if self.ard else alpha0
+        alpha = np.full(design.n_features, alpha_init) if self.ard else alpha_init
         posterior = self._e_step(design, alpha, beta)
         scores = [posterior.log_evidence]
         for n_iter in range(1, self.max_iter + 1):
@@ -763,7 +821,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         )
         with threads:
             posterior, scores, n_iter, change = self._iterate(
-                design, problem.beta_init, problem.beta_max
+                design, problem.alpha_init, problem.beta_init, problem.beta_max
             )
         alpha, beta = posterior.alpha, posterior.beta
         converged = abs(change) / design.n_samples <= self.tol
@@ -824,12 +882,12 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
             ``return_std=True``.
         """
         check_is_fitted(self)
-        X = check_data(self, X, reset=False)
+        X = to_numpy(check_data(self, X, reset=False))
         dtype = X.dtype
         X = np.asarray(X, dtype=np.float64)
         y_mean = (X @ self.coef_ + self.intercept_).astype(dtype, copy=False)
         if not return_std:
             return y_mean
         phi = X - self.X_offset_
-        variance = 1.0 / self.beta_ + np.einsum("ij,jk,ik->i", phi, self.sigma_, phi)
+        variance = 1.0 / self.beta_ + np.sum((phi @ self.sigma_) * phi, axis=1)
         return y_mean, np.sqrt(np.maximum(variance, 0.0)).astype(dtype, copy=False)

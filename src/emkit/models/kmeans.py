@@ -28,6 +28,7 @@ updated with the contributions of the points whose assignment changed.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -37,6 +38,7 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+from scipy.sparse import csc_array
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -59,12 +61,20 @@ __all__ = ["KMeans", "OnlineKMeans"]
 
 #: Elements of one block of the distance matrix: a cache-sized block for NumPy (several
 #: blocks run at once on the CPU's cores), a large one for PyTorch devices.
-NUMPY_BLOCK_ELEMENTS = 2**17
+NUMPY_BLOCK_ELEMENTS = 2**18
 DEVICE_BLOCK_ELEMENTS = 2**24
 
-#: Up to 2**PACKED_INDEX_BITS clusters, the NumPy assignment step finds the nearest centre
-#: with a single minimum over integers (see :meth:`_Data._assign_block`).
-PACKED_INDEX_BITS = 12
+#: Up to 2**SCREEN_INDEX_BITS clusters, the NumPy assignment step screens the nearest
+#: centre in float32 and confirms it in float64 where float32 cannot tell (see
+#: :meth:`_Data._screen`).
+SCREEN_INDEX_BITS = 8
+
+#: Unit roundoff of float32, and the range of squared norms screened in float32: below
+#: SCREEN_LARGEST nothing overflows; differences below SCREEN_FLOOR (which covers underflow)
+#: count as ties.
+FLOAT32_ROUNDOFF = 2.0**-24
+SCREEN_LARGEST = 2.0**100
+SCREEN_FLOOR = 2.0**-100
 
 
 def _available_threads() -> int:
@@ -77,13 +87,51 @@ def _available_threads() -> int:
     return max(1, min(cores, int(limit))) if limit.isdigit() else cores
 
 
+class _Screen:
+    r"""Float32 factors of the distance product and the screening margin (see ``_screen``).
+
+    A float32 dot product of m terms errs by at most :math:`(m u / (1 - m u))` times the
+    sum of the absolute products, here at most :math:`2 (\lVert x \rVert^2 +
+    \lVert \mu \rVert^2)`; rounding the inputs to float32 adds :math:`3u` times as much,
+    and clearing :math:`b` mantissa bits moves a value of at most
+    :math:`2 (\lVert x \rVert^2 + \lVert \mu \rVert^2)` by a relative :math:`2^{b-23}`.
+    The margin is twice the sum (two values are compared), with a safety factor of 2 for
+    the float32 arithmetic of the threshold itself.
+    """
+
+    def __init__(self, factors: np.ndarray, n_features: int, rows: int):
+        n_clusters = factors.shape[0]
+        bits = max(1, (n_clusters - 1).bit_length())
+        m = n_features + 2
+        u = FLOAT32_ROUNDOFF
+        error = 2.0 * (m * u / (1.0 - m * u) + 3.0 * u) + 2.0 * 2.0 ** (bits - 23)
+        self.margin = np.float32(2.0 * 2.0 * error)
+        self.largest_norm = np.float32(factors[:, -2].max())
+        self.factors = factors.astype(np.float32)
+        self.mask = np.int32((1 << bits) - 1)
+        self.ids = np.arange(n_clusters, dtype=np.int32)[:, None]
+        self.rows = rows
+
+    def buffers(self) -> dict:
+        """Scratch arrays for one thread: blocks of up to ``rows`` rows."""
+        n_clusters = self.factors.shape[0]
+        return {
+            "distances": np.empty(n_clusters * self.rows, dtype=np.float32),
+            "close": np.empty(n_clusters * self.rows, dtype=bool),
+            "threshold": np.empty(self.rows, dtype=np.float32),
+            "nearest": np.empty(self.rows, dtype=np.int32),
+            "rivals": np.empty(self.rows, dtype=np.int16),
+        }
+
+
 class _Data:
     """Rows centred on a fixed point, laid out for the assignment and M-steps.
 
-    NumPy data are copied once to a float64 array ``[x - m, 1, ||x - m||²]`` so that one
-    matrix product with ``[-2 μ, ||μ||², 1]`` gives squared distances directly, and ranges
-    of rows are processed by a pool of threads, BLAS single-threaded inside each (NumPy and
-    BLAS release the GIL). Other array-API arrays (PyTorch tensors) are centred in their
+    NumPy data are copied once to a float64 array ``[x - m, 1, ||x - m||²]`` (and, for up
+    to 2**SCREEN_INDEX_BITS clusters, to a float32 copy of it) so that one matrix product
+    with ``[-2 μ, ||μ||², 1]`` gives squared distances directly, and ranges of rows are
+    processed by a pool of threads, BLAS single-threaded inside each (NumPy and BLAS
+    release the GIL). Other array-API arrays (PyTorch tensors) are centred in their
     own dtype, on their device, and processed block by block.
 
     Used as a context manager, which holds the thread pool.
@@ -126,6 +174,16 @@ class _Data:
             self._pool.shutdown()
             self._blas.unregister()
             self._pool = self._blas = None
+
+    @functools.cached_property
+    def single(self) -> np.ndarray | None:
+        """Float32 copy of the augmented data for screening, or None where not screened."""
+        d = self.n_features
+        screened = (
+            max(1, (self.n_clusters - 1).bit_length()) <= SCREEN_INDEX_BITS
+            and self.augmented[:, d + 1].max() <= SCREEN_LARGEST
+        )
+        return self.augmented.astype(np.float32) if screened else None
 
     def _map(self, task, n: int | None = None) -> list:
         """``task(first, last)`` over consecutive ranges covering rows ``0:n``, in order.
@@ -190,50 +248,76 @@ class _Data:
         factors[:, d] = row_norms(centres, squared=True)
         factors[:, d + 1] = 1.0
         labels = np.empty(self.n_samples, dtype=np.int32)
+        screen = None
+        if self.single is not None and factors[:, d].max() <= SCREEN_LARGEST:
+            screen = _Screen(factors, d, self.rows)
 
         def task(first, last):
-            return self._assign_range(factors, labels, previous, first, last)
+            return self._assign_range(factors, screen, labels, previous, first, last)
 
         changed = self._map(task)
         if previous is None:
             return labels, None
         return labels, np.concatenate(changed)
 
-    def _assign_range(self, factors, labels, previous, first: int, last: int) -> np.ndarray:
-        r"""Assign rows ``first:last`` block by block; the indices of changed labels.
-
-        The squared distances of a block, :math:`\lVert x \rVert^2 - 2x^\top\mu +
-        \lVert\mu\rVert^2`, come from one product of shape (K, rows). Up to
-        2**PACKED_INDEX_BITS clusters, the cluster index replaces the lowest
-        :math:`b = \lceil \log_2 K \rceil` bits of each float64: non-negative floats
-        order as their bit patterns do, so one integer minimum over the clusters yields the
-        nearest centre, the index in its low bits; distances closer than
-        :math:`2^{b - 52}` relative count as ties and go to the lower index.
-        """
-        n_clusters = factors.shape[0]
-        bits = max(1, (n_clusters - 1).bit_length())
-        packed = bits <= PACKED_INDEX_BITS
-        index_mask = (1 << bits) - 1
-        cluster_ids = np.arange(n_clusters, dtype=np.int64)[:, None]
-        buffer = np.empty((n_clusters, self.rows))
-        nearest = np.empty(self.rows, dtype=np.int64)
+    def _assign_range(self, factors, screen, labels, previous, first: int,
+                      last: int) -> np.ndarray:
+        """Assign rows ``first:last`` block by block; the indices of changed labels."""
+        buffers = None if screen is None else screen.buffers()
         changed = [np.empty(0, dtype=np.intp)]
         for start, stop in self._blocks(first, last):
-            size = stop - start
-            distances = buffer if size == self.rows else np.empty((n_clusters, size))
-            np.matmul(factors, self.augmented[start:stop].T, out=distances)
             out = labels[start:stop]
-            if packed:
-                keys = distances.view(np.int64)
-                np.bitwise_and(keys, ~index_mask, out=keys)
-                np.bitwise_or(keys, cluster_ids, out=keys)
-                np.minimum.reduce(keys, axis=0, out=nearest[:size])
-                np.bitwise_and(nearest[:size], index_mask, out=out, casting="unsafe")
+            if screen is None:
+                out[:] = self._nearest(factors, slice(start, stop))
             else:
-                out[:] = np.argmin(distances, axis=0)
+                self._screen(screen, buffers, factors, start, stop, out)
             if previous is not None:
                 changed.append(np.flatnonzero(out != previous[start:stop]) + start)
         return np.concatenate(changed)
+
+    def _nearest(self, factors: np.ndarray, rows) -> np.ndarray:
+        """Nearest centres of ``rows`` from float64 squared distances."""
+        return np.argmin(self.augmented[rows] @ factors.T, axis=1)
+
+    def _screen(self, screen: _Screen, buffers: dict, factors: np.ndarray, start: int,
+                stop: int, out: np.ndarray) -> None:
+        r"""Nearest centres of rows ``start:stop``: float32 screening, float64 where in doubt.
+
+        The squared distances :math:`s_{kn}` of the block come from one float32 product of
+        shape (K, rows). The cluster index replaces the lowest
+        :math:`b = \lceil \log_2 K \rceil` mantissa bits of each: non-negative floats
+        order as their bit patterns do, so one integer minimum over the clusters gives the
+        smallest value :math:`p_n` with its index in the low bits. Rounding (of the data,
+        of the product, of the packing) moves each value by at most
+        :math:`E_n = c\, (\lVert x_n \rVert^2 + \max_k \lVert \mu_k \rVert^2)`, with
+        :math:`c` from the float32 unit roundoff, D and b (:class:`_Screen`); where another
+        cluster comes within :math:`2 E_n` (or SCREEN_FLOOR) of the minimum, float32 cannot
+        tell them apart and the row is assigned from float64 distances instead. The other
+        rows get the nearest centre in exact arithmetic, hence the one float64 gives.
+        """
+        size = stop - start
+        n_clusters = screen.factors.shape[0]
+        distances = buffers["distances"][: n_clusters * size].reshape(n_clusters, size)
+        close = buffers["close"][: n_clusters * size].reshape(n_clusters, size)
+        threshold, nearest = buffers["threshold"][:size], buffers["nearest"][:size]
+        rivals = buffers["rivals"][:size]
+        np.matmul(screen.factors, self.single[start:stop].T, out=distances)
+        keys = distances.view(np.int32)
+        np.bitwise_and(keys, ~screen.mask, out=keys)
+        np.bitwise_or(keys, screen.ids, out=keys)
+        np.minimum.reduce(keys, axis=0, out=nearest)
+        np.bitwise_and(nearest, screen.mask, out=out, casting="unsafe")
+        np.add(self.single[start:stop, -1], screen.largest_norm, out=threshold)
+        threshold *= screen.margin
+        threshold += nearest.view(np.float32)
+        threshold += np.float32(SCREEN_FLOOR)
+        np.less_equal(distances, threshold, out=close)
+        np.add.reduce(close, axis=0, dtype=np.int16, out=rivals)
+        doubtful = np.flatnonzero(rivals > 1)
+        if 4 * doubtful.size > size:
+            out[:] = self._nearest(factors, slice(start, stop))
+        elif doubtful.size:
+            out[doubtful] = self._nearest(factors, doubtful + start)
 
     # ------------------------------------------------------------------ M-step statistics
 
@@ -243,8 +327,12 @@ class _Data:
 
         Without ``previous``, the sums over all rows under ``labels``. With ``previous``
         and ``rows``, the change of those sums when the rows ``rows`` move from their
-        ``previous`` cluster to their cluster in ``labels``; the sums add up.
+        ``previous`` cluster to their cluster in ``labels``; the sums add up. NumPy data
+        go through one sparse product with the K × m matrix of :math:`\pm w_n`, other
+        backends through one-hot matrix products, block by block.
         """
+        if self.on_numpy:
+            return self._statistics_numpy(labels, previous, rows)
         xp = self.xp
         cluster_ids = xp.arange(self.n_clusters, device=device_of(self.X))
 
@@ -268,6 +356,34 @@ class _Data:
             return total
 
         return sum(self._map(task, self.n_samples if rows is None else int(rows.shape[0])))
+
+    def _statistics_numpy(self, labels: np.ndarray, previous: np.ndarray | None,
+                          rows: np.ndarray | None) -> np.ndarray:
+        k, d = self.n_clusters, self.n_features
+        if rows is None:
+            values, new = self.augmented, labels
+        else:
+            values, new = self.augmented[rows], labels[rows]
+        m = new.shape[0]
+        if self.weights is None:
+            weights = np.ones(m)
+        else:
+            weights = self.weights if rows is None else self.weights[rows]
+        positive = weights > 0
+        counts = np.bincount(new[positive], minlength=k)
+        if previous is None:
+            entries, data, step = new, weights, 1
+        else:
+            old = previous[rows]
+            counts -= np.bincount(old[positive], minlength=k)
+            entries = np.stack([new, old], axis=1).ravel()
+            data = np.stack([weights, -weights], axis=1).ravel()
+            step = 2
+        membership = csc_array((data, entries, np.arange(0, step * m + 1, step)), shape=(k, m))
+        total = np.empty((k, d + 2))
+        total[:, : d + 1] = (membership @ values)[:, : d + 1]
+        total[:, d + 1] = counts
+        return total
 
     # ------------------------------------------------------------------ distances
 
@@ -644,7 +760,7 @@ class KMeans(_CentroidClustering):
         Seeds the initialisation.
     chunk_size : int or None, default=None
         Rows per block of the distance computation. None picks a cache-sized block for
-        NumPy (about 131,000 distances) and about 16.8 million distances for tensors.
+        NumPy (about 262,000 distances) and about 16.8 million distances for tensors.
     verbose : int, default=0
         Print the inertia at each iteration.
 
@@ -665,12 +781,14 @@ class KMeans(_CentroidClustering):
 
     Notes
     -----
-    One iteration costs O(N K D) operations. Up to 4,096 clusters, the NumPy assignment
-    step keeps the cluster index in the lowest bits of each float64 distance so that a
-    single integer minimum finds the nearest centre; distances that agree to within
-    :math:`2^{-40}` relative count as ties and go to the lower index. With
-    ``sample_weight``, the tolerance uses the weighted variance, so that integer weights
-    and repeated rows give the same fit (scikit-learn uses the unweighted variance).
+    One iteration costs O(N K D) operations. Up to 256 clusters, the NumPy assignment
+    step screens the nearest centre with float32 distances (the cluster index packed in
+    their lowest bits, so that one integer minimum finds it) and recomputes in float64 the
+    rows where a rigorous bound on the float32 rounding cannot exclude another centre: the
+    labels are those of float64 distances, at about half the cost. The data are then held
+    twice, in float64 and float32. With ``sample_weight``, the tolerance uses the weighted
+    variance, so that integer weights and repeated rows give the same fit (scikit-learn
+    uses the unweighted variance).
 
     Examples
     --------
@@ -924,14 +1042,19 @@ class OnlineKMeans(_CentroidClustering):
         data = _Data(X, centre, weights, self.n_clusters, self.chunk_size)
         with data:
             centres = _initial_centres(data, init, self.n_clusters, random_state, centre)
+        self._offset = centre
         self._centres = centres + centre
         self.counts_ = np.zeros(self.n_clusters)
         self.n_steps_ = 0
 
     def _update(self, x: Array, w: Array | None) -> None:
-        """One batch step: assign ``x`` to the current centres, move each centre."""
+        """One batch step: assign ``x`` to the current centres, move each centre.
+
+        Distances are computed relative to the mean of the rows the centres started from.
+        """
         xp = namespace(x)
-        C = as_backend(self._centres, like=x)
+        x = x - as_backend(self._offset, like=x)
+        C = as_backend(self._centres - self._offset, like=x)
         labels = xp.argmin(xp.sum(C * C, axis=1) - 2.0 * (x @ C.T), axis=1)
         cluster_ids = xp.arange(self.n_clusters, device=device_of(x))
         membership = xp.astype(labels[:, None] == cluster_ids, x.dtype)
@@ -944,7 +1067,7 @@ class OnlineKMeans(_CentroidClustering):
         hit = batch_weight > 0
         counts = self.counts_[hit] + batch_weight[hit]
         eta = np.minimum(1.0, batch_weight[hit] * self._rho(counts))
-        means = sums[hit] / batch_weight[hit, None]
+        means = sums[hit] / batch_weight[hit, None] + self._offset
         self._centres[hit] += eta[:, None] * (means - self._centres[hit])
         self.counts_[hit] = counts
         self.n_steps_ += 1

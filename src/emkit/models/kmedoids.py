@@ -92,9 +92,9 @@ class _Dissimilarities:
         return block
 
     def blocks(self, rows: np.ndarray):
-        """``(start, rows(rows[start:stop]))`` over blocks of ``rows``."""
+        """:meth:`rows` over consecutive blocks of ``rows``."""
         for start in range(0, rows.shape[0], self.rows_per_block):
-            yield start, self.rows(rows[start : start + self.rows_per_block])
+            yield self.rows(rows[start : start + self.rows_per_block])
 
     def to_medoids(self, medoids: np.ndarray) -> np.ndarray:
         """Dissimilarities of every point to the medoids, shape (N, K)."""
@@ -116,12 +116,12 @@ def _build(dist: _Dissimilarities, n_clusters: int) -> np.ndarray:
     :math:`o` to its nearest medoid so far. K passes over the N² dissimilarities.
     """
     everything = np.arange(dist.n)
-    totals = np.concatenate([block.sum(axis=1) for _, block in dist.blocks(everything)])
+    totals = np.concatenate([block.sum(axis=1) for block in dist.blocks(everything)])
     medoids = [int(np.argmin(totals))]
     nearest = dist.rows(np.array(medoids))[0]
     for _ in range(1, n_clusters):
         gains = np.concatenate([
-            np.maximum(nearest - block, 0.0).sum(axis=1) for _, block in dist.blocks(everything)
+            np.maximum(nearest - block, 0.0).sum(axis=1) for block in dist.blocks(everything)
         ])
         gains[medoids] = -1.0
         medoids.append(int(np.argmax(gains)))
@@ -139,15 +139,18 @@ def _kmedoids_plusplus(dist: _Dissimilarities, n_clusters: int, random_state) ->
     n_trials = 2 + int(np.log(n_clusters))
     medoids = [int(random_state.randint(dist.n))]
     nearest = dist.rows(np.array(medoids))[0]
-    potential = nearest.sum()
     for _ in range(1, n_clusters):
-        targets = random_state.uniform(size=n_trials) * potential
-        candidates = np.searchsorted(np.cumsum(nearest), targets)
-        candidates = np.minimum(candidates, dist.n - 1)
+        weights = nearest.copy()
+        weights[medoids] = 0.0
+        cumulative = np.cumsum(weights)
+        if cumulative[-1] <= 0:
+            others = np.setdiff1d(np.arange(dist.n), medoids)
+            return np.concatenate([medoids, others[: n_clusters - len(medoids)]])
+        targets = random_state.uniform(size=n_trials) * cumulative[-1]
+        candidates = np.minimum(np.searchsorted(cumulative, targets, side="right"), dist.n - 1)
+        candidates = np.where(weights[candidates] > 0, candidates, np.argmax(weights))
         trial = np.minimum(nearest, dist.rows(candidates))
-        potentials = trial.sum(axis=1)
-        best = int(np.argmin(potentials))
-        potential = potentials[best]
+        best = int(np.argmin(trial.sum(axis=1)))
         nearest = trial[best]
         medoids.append(int(candidates[best]))
     return np.array(medoids)
@@ -208,6 +211,7 @@ def _alternate(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarr
                 dist.between(members[start : start + dist.rows_per_block], members).sum(axis=1)
                 for start in range(0, members.size, dist.rows_per_block)
             ])
+            costs[np.isin(members, medoids) & (members != medoids[k])] = np.inf
             best = int(np.argmin(costs))
             current = dist.between(medoids[k : k + 1], members).sum()
             if costs[best] < current * (1.0 - SWAP_TOLERANCE):

@@ -1,0 +1,230 @@
+"""Regression data in memory — features, observations, groups, concomitant covariates and
+sample weights — visited in chunks of rows.
+
+The structured model's E-step needs more than a data matrix: the features F (the
+regression's design), the observations y, the group ID of every row and the concomitant
+covariates w of the gating. :class:`ColumnData` holds these columns and hands the model one
+:class:`~emkit.distributions.regression.Rows` chunk at a time, so that memory beyond the
+data is bounded by a chunk; statistics are summed over chunks in float64 and in chunk order
+(results do not depend on the chunk size beyond rounding). It has the interface of
+:class:`~emkit.executors.memory.InMemory` that :func:`emkit.em.run_em` drives
+(``expectation`` and ``worst_rows``), plus :meth:`ColumnData.revisit` for generalised
+M-steps, which re-visit the data with the responsibilities of the last E-step to check that
+a Newton step increases Q.
+
+Features and concomitant covariates are shifted by fixed origins (their means) on the fly,
+and, for Gaussian observations, y too: parameters live in that shifted frame, which keeps
+the sums of squares free of cancellation for data far from zero. The shifts are only made
+for designs with an intercept, which absorbs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from emkit.distributions._base import Statistics
+from emkit.distributions.regression import Rows
+from emkit.executors.memory import CPU_WORKING_ELEMENTS, PassResult
+
+__all__ = ["ColumnData", "Expectation"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """What the M-step gets from one E-step over all the data.
+
+    Attributes
+    ----------
+    stats : Statistics
+        The summed statistics.
+    params : object
+        The parameters the responsibilities (and the statistics) were computed at.
+    revisit : callable
+        ``revisit(trial, **parts)``: statistics at the parameters ``trial`` with the
+        responsibilities of this E-step (see :meth:`ColumnData.revisit`).
+    """
+
+    stats: Statistics
+    params: Any
+    revisit: Callable[..., Statistics]
+
+
+class ColumnData:
+    """The columns of a regression problem, visited in chunks of rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The features (float64).
+    y : ndarray of shape (n_samples, n_outputs) or None
+        The observations; ``None`` where only the class prior is needed.
+    groups : ndarray of int of shape (n_samples,) or None
+        Group codes (-1: a group not seen in training).
+    concomitant : ndarray of shape (n_samples, n_covariates) or None
+        Covariates of the gating.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative weights; ``None`` for unit weights.
+    intercept : bool
+        Append a column of ones to the design.
+    x_origin, y_origin, gate_origin : ndarray or None
+        Subtracted from the features, the observations and the concomitant covariates.
+    chunk_size : int or None
+        Rows per chunk; ``None``: about 2**17 working numbers per chunk.
+    row_width : int
+        Working numbers per row of the model's E-step, for the automatic chunk size.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray | None = None,
+        *,
+        groups: np.ndarray | None = None,
+        concomitant: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+        intercept: bool = True,
+        x_origin: np.ndarray | None = None,
+        y_origin: np.ndarray | None = None,
+        gate_origin: np.ndarray | None = None,
+        chunk_size: int | None = None,
+        row_width: int = 1,
+    ) -> None:
+        self.X = X
+        self.y = y
+        self.groups = groups
+        self.concomitant = concomitant
+        self.sample_weight = sample_weight
+        self.intercept = intercept
+        self.x_origin = x_origin
+        self.y_origin = y_origin
+        self.gate_origin = gate_origin
+        self.chunk_size = chunk_size or int(max(64, CPU_WORKING_ELEMENTS // max(row_width, 1)))
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        return [
+            (start, min(start + self.chunk_size, self.n_samples))
+            for start in range(0, self.n_samples, self.chunk_size)
+        ]
+
+    def _rows(self, index: slice | np.ndarray) -> Rows:
+        """The rows at ``index`` (a slice or indices), origins subtracted."""
+        features = self.X[index]
+        n_rows = features.shape[0]
+        if self.x_origin is not None:
+            features = features - self.x_origin
+        if self.intercept:
+            features = np.hstack([features, np.ones((n_rows, 1))])
+        y = None if self.y is None else self.y[index]
+        if y is not None and self.y_origin is not None:
+            y = y - self.y_origin
+        gate = None
+        if self.concomitant is not None:
+            gate = self.concomitant[index]
+            if self.gate_origin is not None:
+                gate = gate - self.gate_origin
+            gate = np.hstack([gate, np.ones((n_rows, 1))])
+        return Rows(
+            design=features,
+            y=y,
+            groups=None if self.groups is None else self.groups[index],
+            gate=gate,
+            weight=None if self.sample_weight is None else self.sample_weight[index],
+        )
+
+    def chunks(self) -> Iterator[tuple[int, Rows]]:
+        """Yield ``(start, rows)`` in order, with the origins subtracted."""
+        for start, stop in self._bounds():
+            yield start, self._rows(slice(start, stop))
+
+    @staticmethod
+    def _sum(parts) -> Statistics:
+        total = None
+        for part in parts:
+            total = part if total is None else total + part
+        return total
+
+    def expectation(self, model, params) -> PassResult:
+        """E-step over every chunk: ``model.expectation(rows, params)`` summed.
+
+        Returns
+        -------
+        PassResult
+            Its ``stats`` is an :class:`Expectation` (statistics, ``params`` and the way to
+            revisit the data with these responsibilities); its ``log_likelihood`` the mean
+            log-likelihood per sample.
+        """
+        totals = [0.0, 0.0]
+
+        def parts():
+            for _, rows in self.chunks():
+                stats, log_likelihood, weight = model.expectation(rows, params)
+                totals[0] += log_likelihood
+                totals[1] += weight
+                yield stats
+
+        stats = self._sum(parts())
+
+        def revisit(trial, **parts) -> Statistics:
+            return self.revisit(model, params, trial, **parts)
+
+        return PassResult(Expectation(stats, params, revisit), totals[0] / totals[1], totals[1])
+
+    def revisit(self, model, params, trial, **parts) -> Statistics:
+        """Statistics at ``trial`` with the responsibilities at ``params``.
+
+        This is what checking a generalised M-step needs: the value (and derivatives) of
+        :math:`Q(\\theta_{\\text{trial}} \\mid \\theta)` for the fixed posterior of the last
+        E-step. The responsibilities are recomputed chunk by chunk rather than stored, so
+        that memory stays bounded by a chunk; ``parts`` says which of the model's parts
+        the statistics are wanted for.
+        """
+        return self._sum(
+            model.trial_statistics(rows, params, trial, **parts) for _, rows in self.chunks()
+        )
+
+    def statistics(self, model, resp_of: Callable[[int, Rows], np.ndarray]) -> Statistics:
+        """Initial statistics for given responsibilities ``resp_of(start, rows)`` (times the
+        sample weights), chunks visited in order."""
+
+        def parts():
+            for start, rows in self.chunks():
+                resp = resp_of(start, rows)
+                if rows.weight is not None:
+                    resp = resp * rows.weight[:, None]
+                yield model.initial_statistics(rows, resp)
+
+        return self._sum(parts())
+
+    def gram(self) -> tuple[np.ndarray, np.ndarray | None]:
+        r""":math:`\sum_n w_n \tilde x_n \tilde x_n^\top` of the design and of the
+        concomitant design (``None`` without concomitant covariates)."""
+        design = gate = None
+        for _, rows in self.chunks():
+            weight = np.ones(len(rows)) if rows.weight is None else rows.weight
+            part = (rows.design * weight[:, None]).T @ rows.design
+            design = part if design is None else design + part
+            if rows.gate is not None:
+                part = (rows.gate * weight[:, None]).T @ rows.gate
+                gate = part if gate is None else gate + part
+        return design, gate
+
+    def map_rows(self, fn: Callable[[Rows], np.ndarray]) -> np.ndarray:
+        """``fn`` applied to every chunk, the results stacked along rows."""
+        return np.concatenate([fn(rows) for _, rows in self.chunks()], axis=0)
+
+    def worst_rows(self, model, params, count: int) -> Rows:
+        """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``;
+        rows with zero weight are never chosen."""
+        scores = self.map_rows(lambda rows: model.log_likelihood(rows, params))
+        if self.sample_weight is not None:
+            scores = np.where(self.sample_weight > 0, scores, np.inf)
+        order = np.argsort(scores, kind="stable")[:count]
+        return self._rows(order)

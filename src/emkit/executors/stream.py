@@ -1,0 +1,154 @@
+"""Data that arrive as a stream of chunks: from an iterator, a generator function or a list.
+
+Statistics add up, so a pass over a stream is a pass over memory read in pieces: each chunk
+is reduced to its statistics as it arrives (by a pool of threads, at most a few chunks
+ahead of the reader) and dropped. Memory is bounded by a few chunks whatever the length of
+the stream. A NumPy memmap needs no stream: :class:`emkit.executors.InMemory` slices it
+lazily, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from emkit._backend import Array, as_backend, is_torch, log_normalize, namespace, to_numpy
+from emkit.executors._chunked import ChunkedData, ordered_map
+
+__all__ = ["Stream"]
+
+Chunk = Any
+
+
+class Stream(ChunkedData):
+    """Chunks of rows read one after another, with optional sample weights.
+
+    Parameters
+    ----------
+    source : callable, iterable or iterator
+        Where the chunks come from. A callable is called once per pass and must return an
+        iterable of chunks (a generator function that reopens a file, say); an iterable
+        that is not an iterator (a list of arrays) is iterated once per pass; an iterator
+        can be read for one pass only. Each chunk is an array of shape (n, n_features) or a
+        pair ``(rows, sample_weight)``; every chunk has the same namespace, device and
+        dtype.
+    origin : array of shape (n_features,) or None
+        Subtracted from every row before the model sees it.
+    n_jobs : int or None
+        Threads that reduce NumPy chunks: ``None`` or -1 for every available core.
+    transform : callable or None
+        Applied to each chunk as read, returning ``(rows, sample_weight)`` (validation).
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], Iterable[Chunk]] | Iterable[Chunk],
+        *,
+        origin: np.ndarray | None = None,
+        n_jobs: int | None = None,
+        transform: Callable[[Chunk], tuple[Array, Array | None]] | None = None,
+    ) -> None:
+        self.source = source
+        self.origin = None if origin is None else np.asarray(origin, dtype=np.float64)
+        self.n_jobs = n_jobs
+        self.transform = transform
+        self._used = False
+
+    def _open(self) -> Iterator[Chunk]:
+        source = self.source
+        if callable(source):
+            return iter(source())
+        if isinstance(source, Iterator):
+            if self._used:
+                raise ValueError(
+                    "this stream is an iterator, which can be read once; pass a callable "
+                    "that returns a fresh iterable of chunks for more than one pass"
+                )
+            self._used = True
+            return source
+        return iter(source)
+
+    def _raw_chunks(self) -> Iterator[tuple[int, int, Array, Array | None]]:
+        start = 0
+        for index, chunk in enumerate(self._open()):
+            if self.transform is not None:
+                rows, weights = self.transform(chunk)
+            elif isinstance(chunk, tuple):
+                rows, weights = chunk
+            else:
+                rows, weights = chunk, None
+            yield index, start, rows, weights
+            start += int(rows.shape[0])
+
+    def _chunks(self) -> Iterator[tuple[int, int, Array, Array | None]]:
+        for index, start, rows, weights in self._raw_chunks():
+            if self.origin is not None:
+                rows = rows - as_backend(self.origin, like=rows)
+            yield index, start, rows, weights
+
+    def _threads(self, like: Array) -> int:
+        if is_torch(like):
+            return 1
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1
+        )
+        return available if self.n_jobs in (None, -1) else max(1, self.n_jobs)
+
+    def _pass(
+        self, work: Callable[..., Any], prepare: Callable[[Array], Any] | None = None
+    ) -> Iterator[Any]:
+        chunks = self._chunks()
+        first = next(chunks, None)
+        if first is None:
+            raise ValueError("the stream yielded no chunk")
+        like = first[2]
+        prepared = None if prepare is None else prepare(like)
+        tasks = (
+            (index, start, rows, weights, prepared)
+            for index, start, rows, weights in itertools.chain([first], chunks)
+        )
+        return ordered_map(work, tasks, self._threads(like))
+
+    def mean(self) -> np.ndarray:
+        """Weighted mean of the rows (without the origin), accumulated in float64."""
+        total = None
+        weight = 0.0
+        for _, _, rows, weights in self._raw_chunks():
+            xp = namespace(rows)
+            rows = xp.astype(rows, xp.float64, copy=False)
+            if weights is None:
+                part = xp.sum(rows, axis=0)
+                weight += rows.shape[0]
+            else:
+                w = xp.astype(weights, xp.float64)
+                part = w @ rows
+                weight += float(xp.sum(w))
+            part = to_numpy(part, np.float64)
+            total = part if total is None else total + part
+        if total is None:
+            raise ValueError("the stream yielded no chunk")
+        return total / weight
+
+    def worst_rows(self, model, params, count: int) -> np.ndarray:
+        """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``,
+        kept chunk by chunk in one pass."""
+
+        def work(index, start, rows, weights, prepared):
+            scores = to_numpy(log_normalize(model.log_joint(rows, prepared))[1], np.float64)
+            if weights is not None:
+                scores = np.where(to_numpy(weights) > 0, scores, np.inf)
+            keep = np.argsort(scores, kind="stable")[:count]
+            return scores[keep], to_numpy(rows, np.float64)[keep]
+
+        best_scores = np.empty(0)
+        best_rows = None
+        for scores, rows in self._pass(work, lambda like: model.prepare(params, like)):
+            best_scores = np.concatenate([best_scores, scores])
+            best_rows = rows if best_rows is None else np.concatenate([best_rows, rows])
+            keep = np.argsort(best_scores, kind="stable")[:count]
+            best_scores, best_rows = best_scores[keep], best_rows[keep]
+        return best_rows
