@@ -30,7 +30,7 @@ lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks examples
 
 test: lint
-	SCIPY_ARRAY_API=1 $(BIN)/python -m pytest
+	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_gaussian_mixture.py

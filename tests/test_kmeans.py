@@ -99,9 +99,9 @@ def test_screened_and_exact_assignments_agree_with_brute_force(monkeypatch):
     for bits in (kmeans_module.SCREEN_INDEX_BITS, 0):
         monkeypatch.setattr(kmeans_module, "SCREEN_INDEX_BITS", bits)
         with kmeans_module._Data(X, centre, None, 37, 128) as data:
-            assert (data.single is None) == (bits == 0)
             labels, _ = data.assign(centres - centre)
             moved, changed = data.assign(centres - centre + 0.05, labels)
+            assert (data.single is None) == (bits == 0)
         np.testing.assert_array_equal(labels, expected)
         np.testing.assert_array_equal(changed, np.flatnonzero(moved != labels))
 
@@ -119,6 +119,16 @@ def test_near_ties_are_settled_in_float64():
             labels, _ = data.assign(centres)
         np.testing.assert_array_equal(labels, expected)
     assert (expected[:100] == 0).all()
+
+
+@pytest.mark.parametrize("scale", [1e-22, 1e18])
+def test_extreme_scales_fall_back_to_float64(scale):
+    X, _ = make_blobs(n=500, d=3, k=4, seed=6)
+    init = starting_centres(X, 4)
+    ours = KMeans(4, init=init * scale, max_iter=5).fit(X * scale)
+    theirs = sklearn_lloyd(X * scale, init * scale, 5)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10)
 
 
 # ---------------------------------------------------------------------- invariances

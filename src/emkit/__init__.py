@@ -20,6 +20,7 @@ _EXPORTS = {
     "KMeans": "emkit.models.kmeans",
     "OnlineKMeans": "emkit.models.kmeans",
     "KMedoids": "emkit.models.kmedoids",
+    "MixtureOfRegressions": "emkit.models.mixture_of_regressions",
     "load": "emkit.io",
 }
 

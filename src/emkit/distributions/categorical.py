@@ -140,6 +140,12 @@ class Categorical:
         xp = namespace(resp)
         return CategoricalStatistics(xp.sum(resp, axis=0), resp.T @ chunk.one_hot)
 
+    def expected_log_likelihood(
+        self, params: CategoricalParams, stats: CategoricalStatistics
+    ) -> float:
+        r""":math:`Q = \sum_{kjc} S_{kjc} \log\theta_{kjc}`, from the statistics."""
+        return float((stats.counts * np.log(params.probabilities[:, self._valid])).sum())
+
     # ------------------------------------------------------------------ M-step
     def _padded(self, counts: np.ndarray) -> np.ndarray:
         """(K, L) counts laid out as (K, J, C_max), zero beyond each column's levels."""

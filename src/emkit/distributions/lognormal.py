@@ -25,10 +25,20 @@ from typing import Any
 import numpy as np
 
 from emkit._backend import Array, namespace
+from emkit.distributions._base import Statistics
 from emkit.distributions.gaussian import Gaussian, GaussianParams, GaussianStatistics
 from emkit.distributions.product import check_support
 
-__all__ = ["LogNormal"]
+__all__ = ["LogNormal", "LogNormalStatistics"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LogNormalStatistics(Statistics):
+    r"""The Gaussian statistics of :math:`\log x` and :math:`\sum_n \gamma_{nk} \sum_d
+    \log x_{nd}` (K,), which only the value of Q needs."""
+
+    gaussian: GaussianStatistics
+    log_jacobian: Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,24 +86,33 @@ class LogNormal:
         r""":math:`\log\mathcal N(\log x_n \mid \mu_k, \Sigma_k) - \sum_d \log x_{nd}` + bias."""
         return self.gaussian.log_prob(chunk.gaussian, prepared) - chunk.log_jacobian[:, None]
 
-    def statistics(self, chunk: LogNormalChunk, resp: Array) -> GaussianStatistics:
-        """The Gaussian statistics of the logs."""
-        return self.gaussian.statistics(chunk.gaussian, resp)
+    def statistics(self, chunk: LogNormalChunk, resp: Array) -> LogNormalStatistics:
+        """The Gaussian statistics of the logs, and the weighted log-Jacobians."""
+        return LogNormalStatistics(
+            self.gaussian.statistics(chunk.gaussian, resp), chunk.log_jacobian @ resp
+        )
 
-    def maximize(self, stats: GaussianStatistics) -> GaussianParams:
+    def maximize(self, stats: LogNormalStatistics) -> GaussianParams:
         """The Gaussian M-step on the logs."""
-        return self.gaussian.maximize(stats)
+        return self.gaussian.maximize(stats.gaussian)
 
-    def regularization_gap(self, params: GaussianParams, stats: GaussianStatistics) -> float:
+    def expected_log_likelihood(self, params: GaussianParams, stats: LogNormalStatistics) -> float:
+        r"""The Gaussian Q of the logs minus :math:`\sum_{nk} \gamma_{nk} \sum_d \log x_{nd}`."""
+        from emkit.em.extensions import family_method
+
+        gaussian = family_method(self.gaussian, "expected_log_likelihood")
+        return gaussian(params, stats.gaussian) - float(stats.log_jacobian.sum())
+
+    def regularization_gap(self, params: GaussianParams, stats: LogNormalStatistics) -> float:
         """The Gaussian family's gap (the Jacobian does not depend on the parameters)."""
-        return self.gaussian.regularization_gap(params, stats)
+        return self.gaussian.regularization_gap(params, stats.gaussian)
 
     def reseed(
-        self, params: GaussianParams, stats: GaussianStatistics, component: int,
+        self, params: GaussianParams, stats: LogNormalStatistics, component: int,
         point: np.ndarray,
     ) -> GaussianParams:
         """The Gaussian re-seeding at the logs of ``point``."""
-        return self.gaussian.reseed(params, stats, component, np.log(point))
+        return self.gaussian.reseed(params, stats.gaussian, component, np.log(point))
 
     def n_parameters(self, params: GaussianParams) -> int:
         """As the Gaussian family of the logs."""

@@ -48,11 +48,13 @@ class MultinomialParams:
 
 @dataclasses.dataclass(frozen=True)
 class MultinomialStatistics(Statistics):
-    r""":math:`N_k = \sum_n \gamma_{nk}` (K,) and :math:`S_{kd} = \sum_n \gamma_{nk}
-    x_{nd}` (K, D)."""
+    r""":math:`N_k = \sum_n \gamma_{nk}` (K,), :math:`S_{kd} = \sum_n \gamma_{nk}
+    x_{nd}` (K, D) and the weighted log multinomial coefficients (K,), which only the value
+    of Q needs."""
 
     resp_sum: Array
     sums: Array
+    coefficient: Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +113,16 @@ class Multinomial:
         )
 
     def statistics(self, chunk: MultinomialChunk, resp: Array) -> MultinomialStatistics:
-        r""":math:`N_k` and :math:`S_{kd}`."""
-        return MultinomialStatistics(namespace(resp).sum(resp, axis=0), resp.T @ chunk.counts)
+        r""":math:`N_k`, :math:`S_{kd}` and the weighted coefficients."""
+        return MultinomialStatistics(
+            namespace(resp).sum(resp, axis=0), resp.T @ chunk.counts, chunk.coefficient @ resp
+        )
+
+    def expected_log_likelihood(
+        self, params: MultinomialParams, stats: MultinomialStatistics
+    ) -> float:
+        r""":math:`Q = \sum_{kd} S_{kd}\log\theta_{kd}` plus the weighted coefficients."""
+        return float((stats.sums * np.log(params.probabilities)).sum() + stats.coefficient.sum())
 
     def maximize(self, stats: MultinomialStatistics) -> MultinomialParams:
         r""":math:`\theta_{kd} = (S_{kd} + \alpha) / (\sum_{d'} S_{kd'} + D\alpha)`."""
@@ -138,7 +148,7 @@ class Multinomial:
     ) -> MultinomialParams:
         """Restart an empty component from the counts of ``point`` plus one average sample."""
         average = stats.sums.sum(axis=0) / stats.resp_sum.sum()
-        seed = MultinomialStatistics(np.array([2.0]), (point + average)[None, :])
+        seed = MultinomialStatistics(np.array([2.0]), (point + average)[None, :], np.zeros(1))
         return replace_component(params, component, self.maximize(seed))
 
     def n_parameters(self, params: MultinomialParams) -> int:

@@ -78,7 +78,7 @@ def check_support(
     allow_nan : bool
         Whether NaN (a missing value, marginalised by the family) is accepted.
 
-    Every support here lies in :math:`[0, \infty)`, so a negative value is reported as
+    Every support here lies in :math:`[0, \\infty)`, so a negative value is reported as
     "Negative values in data", scikit-learn's wording for estimators of non-negative data.
     """
     xp = namespace(X)
@@ -121,13 +121,15 @@ class ColumnStatistics(Statistics):
 
     ``resp_sum`` (K,) is :math:`N_k = \sum_n \gamma_{nk}`, ``counts`` (K, D) the
     responsibility of the rows in which column :math:`d` is observed,
-    :math:`N_{kd} = \sum_n \gamma_{nk} M_{nd}`, and ``sums`` (K, m, D) the weighted sums
-    :math:`\sum_n \gamma_{nk} M_{nd}\, t_j(x_{nd})` of the :math:`m` statistics per cell.
+    :math:`N_{kd} = \sum_n \gamma_{nk} M_{nd}`, ``sums`` (K, m, D) the weighted sums
+    :math:`\sum_n \gamma_{nk} M_{nd}\, t_j(x_{nd})` of the :math:`m` statistics per cell,
+    and ``base`` (K,) :math:`\sum_n \gamma_{nk} h(x_n)`, which only the value of Q needs.
     """
 
     resp_sum: Array
     counts: Array
     sums: Array
+    base: Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +247,19 @@ class IndependentColumns:
             counts = xp.broadcast_to(resp_sum[:, None], (n_components, n_columns))
         else:
             counts = resp.T @ chunk.observed
-        return ColumnStatistics(resp_sum, counts, sums)
+        base = xp.zeros_like(resp_sum) if chunk.base is None else chunk.base @ resp
+        return ColumnStatistics(resp_sum, counts, sums, base)
+
+    def expected_log_likelihood(self, params: Any, stats: ColumnStatistics) -> float:
+        r""":math:`Q = \sum_{kd} [\eta_{kd}^\top S_{kd} - N_{kd} A(\eta_{kd})]
+        + \sum_k \sum_n \gamma_{nk} h(x_n)`, the expected complete-data log-likelihood of
+        the components, from the statistics."""
+        natural = self.natural(params)
+        return float(
+            (natural * stats.sums).sum()
+            - (stats.counts * self.log_partition(params)).sum()
+            + stats.base.sum()
+        )
 
     # ------------------------------------------------------------------ the rest
     def reseed(
@@ -263,6 +277,7 @@ class IndependentColumns:
             np.array([2.0]),
             (observed + stats.counts.sum(axis=0) / total)[None],
             (t * observed + stats.sums.sum(axis=0) / total)[None],
+            np.zeros(1),
         )
         return replace_component(params, component, self.maximize(seed))
 

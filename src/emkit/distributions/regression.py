@@ -271,10 +271,14 @@ def check_collinearity(
     dead = np.flatnonzero(diagonal <= _EPS * scale_max)
     if dead.size:
         column = int(dead[0])
-        what = "constant (collinear with the intercept)" if intercept else "zero in every row"
+        if intercept:
+            what = "constant (collinear with the intercept)"
+            drop = "Drop it (the intercept stands for it)"
+        else:
+            what, drop = "zero in every row", "Drop it"
         raise ValueError(
             f"{argument} column {names[column]} is {what}, so its coefficient is not "
-            f"determined. Drop it, or {remedy}."
+            f"determined. {drop}, or {remedy}."
         )
     scale = np.sqrt(diagonal)
     scaled = gram / np.outer(scale, scale)
@@ -284,11 +288,19 @@ def check_collinearity(
     direction = vectors[:, 0]
     involved = np.flatnonzero(np.abs(direction) > 0.1 * np.abs(direction).max())
     listed = ", ".join(names[j] for j in involved)
-    condition = eigenvalues[-1] / max(eigenvalues[0], np.finfo(np.float64).tiny)
+    if eigenvalues[0] > _EPS * eigenvalues[-1]:
+        how = (
+            "nearly linearly dependent (condition number of the scaled Gram matrix "
+            f"{eigenvalues[-1] / eigenvalues[0]:.3g})"
+        )
+    else:
+        how = "linearly dependent"
+    rank = int((eigenvalues > len(names) * _EPS * eigenvalues[-1]).sum())
+    if rank < len(names):
+        how += f"; the design has rank {rank} for {len(names)} columns"
     raise ValueError(
-        f"{argument} is collinear: the columns {listed} are (nearly) linearly dependent "
-        f"(condition number of the scaled Gram matrix {condition:.3g}), so their "
-        f"coefficients are not determined. Drop one of these columns, or {remedy}."
+        f"{argument} is collinear: the columns {listed} are {how}, so their coefficients are "
+        f"not determined. Drop one of these columns, or {remedy}."
     )
 
 
@@ -446,6 +458,7 @@ class LinearGaussian(_Regression):
         return self._closed_form(stats)[0]
 
     def _closed_form(self, stats: LinearStatistics) -> tuple[RegressionParams, np.ndarray]:
+        """The M-step's parameters, and the numerical rank of each component's system."""
         coef, ranks = self._least_squares(stats)
         explained = np.einsum("ktp,kpt->kt", coef, stats.xy)
         residual = np.maximum(stats.yy - explained, 0.0)
@@ -455,6 +468,35 @@ class LinearGaussian(_Regression):
         else:
             variance = residual / nk[:, None]
         return RegressionParams(coef, variance + self.reg_noise), ranks
+
+    def expected_log_likelihood(
+        self, params: RegressionParams, stats: LinearStatistics
+    ) -> float:
+        r"""The penalised Q of the regressions at ``params`` for the statistics.
+
+        With :math:`B^*` the (ridge) least-squares solution of the statistics and
+        :math:`R^*_{kt} = c_{kt} - B^{*\top}_{kt} b_{kt}` its penalised residual sum of
+        squares,
+
+        .. math::
+
+            Q = \sum_{k,t} -\tfrac12 N_k \log 2\pi\sigma^2_{kt}
+                - \frac{R^*_{kt} + (B_{kt} - B^*_{kt})^\top (A_k + \lambda D)
+                  (B_{kt} - B^*_{kt})}{2\sigma^2_{kt}},
+
+        which equals :math:`\sum_n \gamma_{nk} \log p(y_n \mid x_n, k)` minus the ridge
+        term, and compares parameters without the cancellation of
+        :math:`c - 2B^\top b + B^\top A B`.
+        """
+        best, _ = self._least_squares(stats)
+        floor = np.maximum(stats.yy - np.einsum("ktp,kpt->kt", best, stats.xy), 0.0)
+        delta = params.coef - best
+        penalty = self.penalty_diagonal(delta.shape[2])
+        quadratic = np.einsum("ktp,kpq,ktq->kt", delta, stats.xx, delta)
+        quadratic += np.einsum("ktp,p,ktp->kt", delta, penalty, delta)
+        variance = params.variance
+        log_norm = -0.5 * stats.resp_sum[:, None] * (_LOG_2PI + np.log(variance))
+        return float((log_norm - (floor + quadratic) / (2.0 * variance)).sum())
 
     def degenerate(self, stats: LinearStatistics) -> np.ndarray:
         """Components whose weighted design is singular (without ridge): their
@@ -559,14 +601,15 @@ class _GLM(_Regression, abc.ABC):
         n_components = resp.shape[1]
         n_columns = design.shape[1]
         held = resp > 0
-        with np.errstate(invalid="ignore"):
+        information = np.empty((n_components, n_columns, n_columns))
+        with np.errstate(invalid="ignore", over="ignore"):
             objective = np.where(held, resp * log_lik, 0.0).sum(axis=0)
             residual = np.where(held, resp * (target[:, None] - mu), 0.0)
             curvature = np.where(held, resp * weight, 0.0)
-        information = np.empty((n_components, n_columns, n_columns))
-        for k in range(n_components):
-            information[k] = (design * curvature[:, k : k + 1]).T @ design
-        return NewtonStatistics(resp.sum(axis=0), residual.T @ design, information, objective)
+            for k in range(n_components):
+                information[k] = (design * curvature[:, k : k + 1]).T @ design
+            gradient = residual.T @ design
+        return NewtonStatistics(resp.sum(axis=0), gradient, information, objective)
 
     def initialize(self, stats: LinearStatistics) -> RegressionParams:
         """Weighted least squares of the working response on the design."""
@@ -584,6 +627,14 @@ class _GLM(_Regression, abc.ABC):
             coef[k, 0] += step[:, 0]
         return RegressionParams(coef)
 
+    def predicted_increase(
+        self, stats: NewtonStatistics, params: RegressionParams, proposal: RegressionParams
+    ) -> np.ndarray:
+        r"""The increase of each :math:`Q_k` that the quadratic model of the Newton step
+        predicts, :math:`\tfrac12 (g_k - \lambda D B_k)^\top \Delta_k`, (K,)."""
+        gradient = stats.gradient - self.ridge * self.slopes(params)[:, 0, :]
+        return 0.5 * (gradient * (proposal.coef - params.coef)[:, 0, :]).sum(axis=1)
+
     def penalized_objective(
         self, stats: NewtonStatistics, params: RegressionParams
     ) -> np.ndarray:
@@ -591,6 +642,12 @@ class _GLM(_Regression, abc.ABC):
         ``-inf`` where a trial step overflowed."""
         value = stats.objective - 0.5 * self.ridge * (self.slopes(params) ** 2).sum(axis=(1, 2))
         return np.where(np.isnan(value), -np.inf, value)
+
+    def expected_log_likelihood(
+        self, params: RegressionParams, stats: NewtonStatistics
+    ) -> float:
+        """The penalised Q of the regressions, from statistics taken at ``params``."""
+        return float(self.penalized_objective(stats, params).sum())
 
     def penalty(self, params: RegressionParams) -> float:
         r""":math:`-\tfrac{\lambda}{2} \sum_k \lVert \beta_k \rVert^2`."""
@@ -638,9 +695,11 @@ class Logistic(_GLM):
         return log_lik, mu, mu * (1.0 - mu)
 
     def working_response(self, y: np.ndarray) -> np.ndarray:
+        r""":math:`\operatorname{logit}((y + \tfrac12) / 2)`."""
         return special.logit((y + 0.5) / 2.0)
 
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:
+        r""":math:`\operatorname{sigm}(\eta)`, the probability of 1."""
         return special.expit(eta)
 
     def sample(self, design, classes, params, rng) -> np.ndarray:
@@ -666,9 +725,11 @@ class PoissonRegression(_GLM):
         return log_lik, mu, mu
 
     def working_response(self, y: np.ndarray) -> np.ndarray:
+        r""":math:`\log(y + 0.1)`."""
         return np.log(y + 0.1)
 
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:
+        r""":math:`e^{\eta}`, the expected count."""
         return np.exp(eta)
 
     def sample(self, design, classes, params, rng) -> np.ndarray:

@@ -243,6 +243,39 @@ class StudentT:
             resp_sum, xp.sum(weights, axis=1), sum_x, sum_xx, dof_sum, shift
         )
 
+    def expected_log_likelihood(self, params: StudentTParams, stats: StudentTStatistics) -> float:
+        r"""Q of the complete data :math:`(x, z, u)`: with :math:`a = \nu_k / 2`,
+        :math:`\overline{\log u}` sums :math:`L_k = T_k + W_k` and the scale-weighted
+        scatter :math:`C_k` about :math:`\mu_k`,
+
+        .. math::
+
+            Q = \sum_k N_k\left(-\tfrac D2 \log 2\pi - \tfrac12\log|\Sigma_k|
+              + a\log a - \log\Gamma(a)\right) + \left(\tfrac D2 + a - 1\right) L_k
+              - a W_k - \tfrac12 \operatorname{tr}(\Sigma_k^{-1} C_k).
+        """
+        n_features = params.means.shape[1]
+        about = stats._weighted().about(params.means)
+        factors = params.precisions_cholesky
+        if self.covariance_type == "full":
+            log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+            quadratic = np.einsum("kil,kij,kjl->k", factors, about.sum_xx, factors)
+        else:
+            log_det = np.log(factors).sum(axis=1)
+            quadratic = (factors**2 * about.sum_xx).sum(axis=1)
+        half = params.dofs / 2
+        expected_log = stats.dof_sum + stats.weight_sum
+        per_component = (
+            stats.resp_sum * (
+                -0.5 * n_features * np.log(2 * np.pi) + log_det + half * np.log(half)
+                - gammaln(half)
+            )
+            + (0.5 * n_features + half - 1.0) * expected_log
+            - half * stats.weight_sum
+            - 0.5 * quadratic
+        )
+        return float(per_component.sum())
+
     # ------------------------------------------------------------------ M-step
     def _dof_equation(self, stats: StudentTStatistics) -> np.ndarray:
         """:math:`s_k = -1 - T_k / N_k` (clipped at 0 against rounding)."""

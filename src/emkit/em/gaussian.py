@@ -17,7 +17,6 @@ in :mod:`emkit.em.extensions`.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 from emkit.distributions.gaussian import (
     Gaussian,
@@ -60,18 +59,28 @@ def expected_log_likelihood(
 
 
 def pack(family: Gaussian, params: GaussianParams) -> np.ndarray:
-    """Means, then the precision factors :math:`U_k`: log-diagonal and upper off-diagonal
-    entries (``'full'``, ``'tied'``) or log-entries (``'diag'``, ``'spherical'``)."""
+    r"""Means, then the precision factors: for ``'full'`` and ``'tied'`` the log-diagonal
+    and upper off-diagonal entries of the upper-triangular :math:`U_k` with
+    :math:`U_k U_k^\top = \Sigma_k^{-1}` (the one the M-step gives, whatever factor
+    ``params`` holds); log-entries for ``'diag'`` and ``'spherical'``."""
     factors = params.precisions_cholesky
     kind = family.covariance_type
     if kind in ("full", "tied"):
         batch = factors if kind == "full" else factors[None]
+        batch = _upper_factors(batch @ batch.transpose(0, 2, 1))
         rows, cols = np.triu_indices(batch.shape[1], 1)
         parts = [np.log(np.diagonal(batch, axis1=1, axis2=2)), batch[:, rows, cols]]
         coordinates = np.concatenate([part.ravel() for part in parts])
     else:
         coordinates = np.log(factors).ravel()
     return np.concatenate([params.means.ravel(), coordinates])
+
+
+def _upper_factors(precisions: np.ndarray) -> np.ndarray:
+    r"""Upper-triangular :math:`U` with :math:`U U^\top = P`, positive diagonal: with
+    :math:`J` the reversal, :math:`U = J \operatorname{chol}(J P J) J`."""
+    flipped = np.linalg.cholesky(precisions[:, ::-1, ::-1])
+    return flipped[:, ::-1, ::-1]
 
 
 def unpack(family: Gaussian, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
@@ -88,10 +97,7 @@ def unpack(family: Gaussian, vector: np.ndarray, like: GaussianParams) -> Gaussi
         factors = np.zeros((count, n_features, n_features))
         factors[:, np.arange(n_features), np.arange(n_features)] = diagonal
         factors[:, rows, cols] = rest[count * n_features :].reshape(count, len(rows))
-        inverses = np.stack([
-            linalg.solve_triangular(factor, np.eye(n_features), lower=False)
-            for factor in factors
-        ])
+        inverses = np.linalg.inv(factors)
         covariances = inverses.transpose(0, 2, 1) @ inverses
         if kind == "tied":
             factors, covariances = factors[0], covariances[0]

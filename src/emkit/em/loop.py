@@ -30,6 +30,7 @@ __all__ = [
     "check_m_step",
     "decrease_tolerance",
     "maximize",
+    "notify",
     "report_decrease",
     "run_em",
 ]
@@ -201,7 +202,7 @@ def run_em(
     lower_bound = _checked(strategy.objective(model, params, result), 0)
     initial = lower_bound
     history: list[float] = []
-    if _notify(callbacks, lambda: info(0, lower_bound, np.inf, params, result, None)):
+    if notify(callbacks, lambda: info(0, lower_bound, np.inf, params, result, None)):
         return EMResult(params, history, False, 0, initial)
     converged = False
     n_iter = 0
@@ -243,7 +244,7 @@ def run_em(
                 line += f"\t time lapse {now - start:.5f}s\t ll change {change:.5f}"
                 start = now
             print(line)
-        stop = _notify(
+        stop = notify(
             callbacks,
             lambda: info(n_iter, lower_bound, change, params, result, previous),  # noqa: B023
         )
@@ -293,7 +294,7 @@ def _algorithm_words(strategy: EStep) -> str:
     )
 
 
-def _notify(callbacks, make_info: Callable[[], EMIteration]) -> bool:
+def notify(callbacks, make_info: Callable[[], EMIteration]) -> bool:
     """Call every callback with the :class:`EMIteration` ``make_info()``; whether one asked
     to stop."""
     if not callbacks:

@@ -30,7 +30,7 @@ from scipy import optimize
 
 from emkit.em.extensions import family_method
 
-__all__ = ["ClosedForm", "ConditionalMaximization", "Generalized", "MStepResult"]
+__all__ = ["ClosedForm", "ConditionalMaximization", "Generalized", "MStepResult", "climb"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,31 +103,30 @@ class Generalized:
         if improve is not None:
             components = improve(params.components, stats.components)
         else:
-            components = self._climb(family, params.components, stats.components)
+            components = climb(family, params.components, stats.components, self.max_steps)
         params = dataclasses.replace(params, components=components)
         trail.append(("components", q(params)))
         return MStepResult(params, tuple(trail))
 
-    def _climb(self, family, components, stats):
-        """At most ``max_steps`` L-BFGS iterations on :math:`-Q` from ``components``."""
-        expected = _required(family, "expected_log_likelihood")
-        pack, unpack = _required(family, "pack"), _required(family, "unpack")
-        start = pack(components)
-        scale = max(1.0, abs(expected(components, stats)))
+def climb(family, components, stats, max_steps: int):
+    """At most ``max_steps`` L-BFGS iterations on :math:`-Q` from ``components``, in the
+    family's coordinates (``pack``/``unpack``); ``components`` unchanged unless Q rose."""
+    expected = _required(family, "expected_log_likelihood")
+    pack, unpack = _required(family, "pack"), _required(family, "unpack")
+    start = pack(components)
+    scale = max(1.0, abs(expected(components, stats)))
 
-        def loss(vector: np.ndarray) -> float:
-            try:
-                value = expected(unpack(vector, components), stats)
-            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-                return np.inf
-            return -value / scale if np.isfinite(value) else np.inf
+    def loss(vector: np.ndarray) -> float:
+        try:
+            value = expected(unpack(vector, components), stats)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            return np.inf
+        return -value / scale if np.isfinite(value) else np.inf
 
-        with np.errstate(all="ignore"):
-            found = optimize.minimize(
-                loss, start, method="L-BFGS-B", options={"maxiter": self.max_steps}
-            )
-            better = np.isfinite(found.fun) and found.fun < loss(start)
-        return unpack(found.x, components) if better else components
+    with np.errstate(all="ignore"):
+        found = optimize.minimize(loss, start, method="L-BFGS-B", options={"maxiter": max_steps})
+        better = np.isfinite(found.fun) and found.fun < loss(start)
+    return unpack(found.x, components) if better else components
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,16 @@ The E-step of the notes, for one chunk of rows:
     \gamma_{nk} = e^{a_{nk} - \log p(x_n)},
 
 all in log space, followed by the statistics :math:`\sum_n w_n \gamma_{nk} T(x_n)` weighted by
-the sample weights :math:`w_n`. The M-step maximises the expected complete-data
-log-likelihood: :math:`\pi_k = N_k / \sum_j N_j` and the family's own update.
+the sample weights :math:`w_n`. An E-step strategy (:mod:`emkit.em.strategies`) may put
+another distribution :math:`q_{nk}` in place of :math:`\gamma_{nk}`. The M-step maximises the
+expected complete-data log-likelihood
+
+.. math::
+
+    Q(\theta) = \sum_k N_k \log \pi_k + \sum_n \sum_k q_{nk} \log p(x_n \mid z_n = k),
+
+:math:`\pi_k = N_k / \sum_j N_j` and the family's own update, or increases it
+(:mod:`emkit.em.maximization`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import numpy as np
 
 from emkit._backend import Array, log_normalize, namespace
 from emkit.distributions._base import ComponentFamily, Statistics
+from emkit.em.extensions import family_method
+from emkit.em.maximization import ClosedForm, MStepResult
 
 __all__ = ["ChunkExpectation", "Mixture", "MixtureParams", "MixtureStatistics"]
 
@@ -44,11 +54,13 @@ class MixtureStatistics(Statistics):
 
 @dataclasses.dataclass(frozen=True)
 class ChunkExpectation:
-    """What one E-step over one chunk yields: statistics and the summed log-likelihood."""
+    """What one E-step over one chunk yields: statistics and the summed log-likelihood,
+    the summed weights, and weighted sums of the strategy's per-row quantities."""
 
     stats: MixtureStatistics
     log_likelihood: Array
     weight: Array
+    sums: dict[str, Array] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +73,13 @@ class Mixture:
         The component distributions.
     n_components : int
         K.
+    maximization : ClosedForm, Generalized or ConditionalMaximization, keyword-only
+        The M-step (:mod:`emkit.em.maximization`); the family's closed form by default.
     """
 
     family: ComponentFamily
     n_components: int
+    maximization: Any = dataclasses.field(default=ClosedForm(), kw_only=True)
 
     def prepare(self, params: MixtureParams, like: Array) -> Any:
         """The family's E-step coefficients, with the log-weights folded in, for ``like``."""
@@ -83,28 +98,61 @@ class Mixture:
         return MixtureStatistics(xp.sum(resp, axis=0), self.family.statistics(features, resp))
 
     def expectation(
-        self, X: Array, sample_weight: Array | None, prepared: Any
+        self, X: Array, sample_weight: Array | None, prepared: Any, estep=None
     ) -> ChunkExpectation:
-        """Exact E-step on a chunk: posterior responsibilities, then their statistics."""
+        """E-step on a chunk: responsibilities, then their statistics.
+
+        Exact without ``estep``; otherwise the :class:`emkit.em.strategies.EStepPass` of
+        this chunk forms them and may add per-row quantities (summed with the sample
+        weights into :attr:`ChunkExpectation.sums`).
+        """
         xp = namespace(X)
         features = self.family.features(X, prepared)
-        resp, log_norm = log_normalize(self.family.log_prob(features, prepared))
+        log_joint = self.family.log_prob(features, prepared)
+        if estep is None:
+            resp, log_norm = log_normalize(log_joint)
+            extras = {}
+        else:
+            resp, log_norm, extras = estep.responsibilities(log_joint)
         if sample_weight is None:
             weight = xp.asarray(float(X.shape[0]), dtype=X.dtype)
             log_likelihood = xp.sum(log_norm)
+            sums = {name: xp.sum(values) for name, values in extras.items()}
         else:
             resp = resp * sample_weight[:, None]
             weight = xp.sum(sample_weight)
-            log_likelihood = xp.sum(
-                xp.where(sample_weight > 0, log_norm * sample_weight, xp.zeros_like(log_norm))
-            )
+            log_likelihood = _weighted_sum(log_norm, sample_weight)
+            sums = {name: _weighted_sum(values, sample_weight) for name, values in extras.items()}
         stats = MixtureStatistics(xp.sum(resp, axis=0), self.family.statistics(features, resp))
-        return ChunkExpectation(stats, log_likelihood, weight)
+        return ChunkExpectation(stats, log_likelihood, weight, sums)
+
+    def maximize_weights(self, stats: MixtureStatistics) -> np.ndarray:
+        r""":math:`\pi_k \propto N_k + 10\varepsilon`."""
+        nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
+        return nk / nk.sum()
 
     def maximize(self, stats: MixtureStatistics) -> MixtureParams:
         r"""M-step: :math:`\pi_k \propto N_k + 10\varepsilon` and the family's update."""
-        nk = stats.resp_sum + 10 * np.finfo(np.float64).eps
-        return MixtureParams(nk / nk.sum(), self.family.maximize(stats.components))
+        return MixtureParams(self.maximize_weights(stats), self.family.maximize(stats.components))
+
+    def maximize_from(self, params: MixtureParams, stats: MixtureStatistics) -> MStepResult:
+        """The M-step of :attr:`maximization` from the current ``params``."""
+        return self.maximization.update(self, params, stats)
+
+    def expected_log_likelihood(self, params: MixtureParams, stats: MixtureStatistics) -> float:
+        r""":math:`Q(\theta) = \sum_k N_k \log \pi_k + Q_{\text{family}}` (a total, not per
+        sample) from float64 statistics; needs the family's ``expected_log_likelihood``
+        (:mod:`emkit.em.extensions`)."""
+        family_q = family_method(self.family, "expected_log_likelihood")
+        if family_q is None:
+            raise NotImplementedError(
+                f"{type(self.family).__name__} does not provide expected_log_likelihood("
+                "params, stats), which Q needs; see emkit.em.extensions"
+            )
+        nk = stats.resp_sum
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weights_term = np.where(nk > 0, nk * np.log(params.weights), 0.0).sum()
+        return float(weights_term) + float(family_q(params.components, stats.components))
 
     def objective(self, params: MixtureParams, result) -> float:
         """What EM increases: the mean log-likelihood per sample of the pass ``result``."""
@@ -138,3 +186,9 @@ class Mixture:
     def n_parameters(self, params: MixtureParams) -> int:
         """K − 1 free weights plus the family's parameters."""
         return self.n_components - 1 + self.family.n_parameters(params.components)
+
+
+def _weighted_sum(values: Array, sample_weight: Array) -> Array:
+    r""":math:`\sum_n w_n v_n`, with rows of zero weight left out (their value may be -inf)."""
+    xp = namespace(values)
+    return xp.sum(xp.where(sample_weight > 0, values * sample_weight, xp.zeros_like(values)))

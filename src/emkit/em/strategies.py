@@ -365,8 +365,8 @@ class Annealed(EStep):
         Explicit increasing schedule in (0, 1] (replaces ``beta0`` and ``growth``).
     """
 
-    beta0: float = 0.1
-    growth: float = 1.25
+    beta0: float = 0.3
+    growth: float = 1.1
     betas: tuple[float, ...] | None = None
 
     name: ClassVar[str] = "annealed"

@@ -248,11 +248,15 @@ class VariationalMixture:
         return self.mixture.statistics(X, resp)
 
     def expectation(
-        self, X: Array, sample_weight: Array | None, prepared: Any
+        self, X: Array, sample_weight: Array | None, prepared: Any, estep=None
     ) -> ChunkExpectation:
         r"""E-step on a chunk: :math:`\gamma_{nk} \propto e^{\rho_{nk}}`, the statistics and
-        :math:`\sum_n w_n \log\sum_k e^{\rho_{nk}}` (as ``log_likelihood``)."""
-        return self.mixture.expectation(X, sample_weight, prepared)
+        :math:`\sum_n w_n \log\sum_k e^{\rho_{nk}}` (as ``log_likelihood``). ``estep`` (an
+        :class:`emkit.em.strategies.EStepPass`) is handed on to :meth:`Mixture.expectation`,
+        for the entropy of :math:`q(Z)` that incremental VBEM and ELBO tracking add up."""
+        if estep is None:
+            return self.mixture.expectation(X, sample_weight, prepared)
+        return self.mixture.expectation(X, sample_weight, prepared, estep)
 
     # ------------------------------------------------------------------ M-step
     def maximize(self, stats: MixtureStatistics) -> VariationalParams:
@@ -356,15 +360,19 @@ class VariationalMixture:
         total = result.total_weight
         return (result.log_likelihood * total - self.kl_divergence(params)) / total
 
-    def expected_log_joint(
+    def expected_log_likelihood(
         self, params: VariationalParams, stats: MixtureStatistics
     ) -> float:
-        r""":math:`\sum_{n,k} w_n \gamma_{nk} \rho_{nk}` for the responsibilities behind
-        ``stats`` and the posterior ``params``, from the statistics alone.
+        r"""The bound less the entropy of :math:`q(Z)`: :math:`\sum_{n,k} w_n q_{nk}
+        \rho_{nk} - \mathrm{KL}(q(\theta) \,\|\, p(\theta))` (a total), for the
+        responsibilities :math:`q_{nk}` behind ``stats`` and the posterior ``params``, from
+        the statistics alone.
 
         With :math:`H` the entropy of those responsibilities, the bound of any pair
-        :math:`(q(Z), q(\theta))` is ``expected_log_joint + H - kl_divergence``; for the
-        optimal :math:`q(Z)` it reduces to :meth:`objective` (times the total weight).
+        :math:`(q(Z), q(\theta))` is ``expected_log_likelihood + H``, the free energy that
+        the engine's incremental EM and ELBO tracking compute (the counterpart of
+        :meth:`Mixture.expected_log_likelihood`); for the E-step's :math:`q(Z)` it is
+        :meth:`objective` times the total weight.
         """
         gaussian = params.components
         kind = self.family.covariance_type
@@ -375,7 +383,8 @@ class VariationalMixture:
             - 0.5 * n_features * np.log(2 * np.pi)
         )
         quadratic = _trace(_precisions(gaussian, kind), centred.sum_xx, kind)
-        return float(centred.resp_sum @ constant - 0.5 * quadratic.sum())
+        expected = centred.resp_sum @ constant - 0.5 * quadratic.sum()
+        return float(expected) - self.kl_divergence(params)
 
     def n_parameters(self, params: VariationalParams) -> int:
         """K − 1 free weights plus the Gaussian family's parameters (for BIC/AIC)."""

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
 from emkit._backend import Array, namespace
 from emkit.distributions._base import Statistics
 

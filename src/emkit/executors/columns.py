@@ -28,7 +28,8 @@ import numpy as np
 
 from emkit.distributions._base import Statistics
 from emkit.distributions.regression import Rows
-from emkit.executors.memory import CPU_WORKING_ELEMENTS, PassResult
+from emkit.executors._chunked import PassResult
+from emkit.executors.memory import CPU_WORKING_ELEMENTS
 
 __all__ = ["ColumnData", "Expectation"]
 
@@ -106,6 +107,7 @@ class ColumnData:
 
     @property
     def n_samples(self) -> int:
+        """The number of rows."""
         return int(self.X.shape[0])
 
     def _bounds(self) -> list[tuple[int, int]]:

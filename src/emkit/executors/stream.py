@@ -29,8 +29,9 @@ class Stream(ChunkedData):
 
     Parameters
     ----------
-    source : callable, iterable or iterator
-        Where the chunks come from. A callable is called once per pass and must return an
+    source : array, callable, iterable or iterator
+        Where the chunks come from. An array (a NumPy memmap, say) is read in slices of
+        ``chunk_size`` rows. A callable is called once per pass and must return an
         iterable of chunks (a generator function that reopens a file, say); an iterable
         that is not an iterator (a list of arrays) is iterated once per pass; an iterator
         can be read for one pass only. Each chunk is an array of shape (n, n_features) or a
@@ -41,46 +42,61 @@ class Stream(ChunkedData):
     n_jobs : int or None
         Threads that reduce NumPy chunks: ``None`` or -1 for every available core.
     transform : callable or None
-        Applied to each chunk as read, returning ``(rows, sample_weight)`` (validation).
+        Applied to each ``(rows, sample_weight)`` pair as read (validation, say); returns
+        such a pair.
+    chunk_size : int
+        Rows per slice of an array ``source``.
     """
 
     def __init__(
         self,
-        source: Callable[[], Iterable[Chunk]] | Iterable[Chunk],
+        source: Array | Callable[[], Iterable[Chunk]] | Iterable[Chunk],
         *,
         origin: np.ndarray | None = None,
         n_jobs: int | None = None,
-        transform: Callable[[Chunk], tuple[Array, Array | None]] | None = None,
+        transform: Callable[[tuple[Array, Array | None]], tuple[Array, Array | None]]
+        | None = None,
+        chunk_size: int = 65536,
     ) -> None:
         self.source = source
         self.origin = None if origin is None else np.asarray(origin, dtype=np.float64)
         self.n_jobs = n_jobs
         self.transform = transform
+        self.chunk_size = chunk_size
         self._used = False
 
-    def _open(self) -> Iterator[Chunk]:
+    @property
+    def repeatable(self) -> bool:
+        """Whether the stream can be read more than once (it is not an iterator)."""
+        return not isinstance(self.source, Iterator)
+
+    def _open(self) -> Iterable[Chunk]:
         source = self.source
+        if hasattr(source, "shape") and hasattr(source, "__getitem__"):
+            size = self.chunk_size
+            return (source[start : start + size] for start in range(0, source.shape[0], size))
         if callable(source):
-            return iter(source())
+            return source()
         if isinstance(source, Iterator):
             if self._used:
                 raise ValueError(
                     "this stream is an iterator, which can be read once; pass a callable "
-                    "that returns a fresh iterable of chunks for more than one pass"
+                    "that returns a fresh iterable of chunks, a list or an array for more "
+                    "than one pass"
                 )
             self._used = True
-            return source
-        return iter(source)
+        return source
+
+    def read(self) -> Iterator[tuple[Array, Array | None]]:
+        """One pass over the chunks as ``(rows, sample_weight)`` pairs, transformed, with
+        rows as given (not shifted by the origin)."""
+        for chunk in self._open():
+            pair = chunk if isinstance(chunk, tuple) else (chunk, None)
+            yield pair if self.transform is None else self.transform(pair)
 
     def _raw_chunks(self) -> Iterator[tuple[int, int, Array, Array | None]]:
         start = 0
-        for index, chunk in enumerate(self._open()):
-            if self.transform is not None:
-                rows, weights = self.transform(chunk)
-            elif isinstance(chunk, tuple):
-                rows, weights = chunk
-            else:
-                rows, weights = chunk, None
+        for index, (rows, weights) in enumerate(self.read()):
             yield index, start, rows, weights
             start += int(rows.shape[0])
 

@@ -34,7 +34,6 @@ import dataclasses
 from typing import ClassVar
 
 import numpy as np
-from scipy import special
 
 from emkit.distributions._base import Statistics
 from emkit.distributions.regression import Rows, solve_gram
@@ -54,7 +53,14 @@ __all__ = [
 _TINY_COUNT = 10 * float(np.finfo(np.float64).eps)
 
 
+def _expected_log_weights(counts: np.ndarray, weights: np.ndarray) -> float:
+    r""":math:`\sum N \log \pi` over matching entries, 0 where the count is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.where(counts > 0, counts * np.log(weights), 0.0).sum())
+
+
 def _normalized(counts: np.ndarray) -> np.ndarray:
+    r"""Counts plus :math:`10\varepsilon`, normalised along the last axis."""
     counts = counts + _TINY_COUNT
     return counts / counts.sum(axis=-1, keepdims=True)
 
@@ -74,6 +80,7 @@ class ClassWeights:
 
     @property
     def population(self) -> np.ndarray:
+        """The weights of every row (the same as ``weights``)."""
         return self.weights
 
 
@@ -91,19 +98,27 @@ class ConstantWeights:
         return np.tile(log_weights, (len(rows), 1))
 
     def statistics(self, rows: Rows, resp: np.ndarray, log_prior: np.ndarray) -> CountStatistics:
+        r""":math:`N_k = \sum_n \gamma_{nk}` of a chunk."""
         return CountStatistics(resp.sum(axis=0))
 
     def initial_statistics(self, rows: Rows, resp: np.ndarray) -> CountStatistics:
+        """The same counts, from initial responsibilities."""
         return CountStatistics(resp.sum(axis=0))
 
     def initialize(self, stats: CountStatistics) -> ClassWeights:
+        """The class shares of the initial responsibilities."""
         return ClassWeights(_normalized(stats.resp_sum))
 
     def maximize(self, stats: CountStatistics, params: ClassWeights) -> ClassWeights:
         r""":math:`\pi_k = N_k / N`."""
         return ClassWeights(_normalized(stats.resp_sum))
 
+    def expected_log_likelihood(self, params: ClassWeights, stats: CountStatistics) -> float:
+        r"""The prior's part of Q, :math:`\sum_k N_k \log \pi_k`."""
+        return _expected_log_weights(stats.resp_sum, params.weights)
+
     def penalty(self, params: ClassWeights) -> float:
+        """0: the weights are not penalised."""
         return 0.0
 
     def reseed(self, params: ClassWeights, resp_sum: np.ndarray, component: int) -> ClassWeights:
@@ -113,6 +128,7 @@ class ConstantWeights:
         return ClassWeights(weights / weights.sum())
 
     def n_parameters(self, params: ClassWeights) -> int:
+        """K − 1 free weights."""
         return self.n_components - 1
 
 
@@ -153,18 +169,22 @@ class GroupWeights:
             return np.log(table)[rows.groups]
 
     def _counts(self, rows: Rows, resp: np.ndarray) -> GroupStatistics:
+        """:math:`N_{gk}` of a chunk, one weighted count of the codes per class."""
         counts = np.empty((self.n_groups, resp.shape[1]))
         for k in range(resp.shape[1]):
             counts[:, k] = np.bincount(rows.groups, weights=resp[:, k], minlength=self.n_groups)
         return GroupStatistics(counts)
 
     def statistics(self, rows: Rows, resp: np.ndarray, log_prior: np.ndarray) -> GroupStatistics:
+        r""":math:`N_{gk} = \sum_{n \in g} \gamma_{nk}` of a chunk."""
         return self._counts(rows, resp)
 
     def initial_statistics(self, rows: Rows, resp: np.ndarray) -> GroupStatistics:
+        """The same counts, from initial responsibilities."""
         return self._counts(rows, resp)
 
     def initialize(self, stats: GroupStatistics) -> GroupParams:
+        """The class shares of the initial responsibilities in every group."""
         return self.maximize(stats, None)
 
     def maximize(self, stats: GroupStatistics, params: GroupParams | None) -> GroupParams:
@@ -176,7 +196,12 @@ class GroupWeights:
         weights[empty] = population
         return GroupParams(weights, population)
 
+    def expected_log_likelihood(self, params: GroupParams, stats: GroupStatistics) -> float:
+        r"""The prior's part of Q, :math:`\sum_{g,k} N_{gk} \log \pi_{gk}`."""
+        return _expected_log_weights(stats.resp_sum, params.weights)
+
     def penalty(self, params: GroupParams) -> float:
+        """0: the weights are not penalised."""
         return 0.0
 
     def reseed(self, params: GroupParams, resp_sum: np.ndarray, component: int) -> GroupParams:
@@ -192,6 +217,7 @@ class GroupWeights:
         )
 
     def n_parameters(self, params: GroupParams) -> int:
+        """G (K − 1) free weights."""
         return self.n_groups * (self.n_components - 1)
 
 
@@ -242,7 +268,9 @@ class SoftmaxGating:
     def log_prob(self, rows: Rows, params: GatingParams) -> np.ndarray:
         r""":math:`\eta_{nk} - \log \sum_j e^{\eta_{nj}}` with :math:`\eta = \tilde W V^\top`."""
         eta = rows.gate @ params.coef.T
-        return eta - special.logsumexp(eta, axis=1, keepdims=True)
+        shift = eta.max(axis=1, keepdims=True)
+        eta -= shift
+        return eta - np.log(np.exp(eta).sum(axis=1, keepdims=True))
 
     def statistics(
         self, rows: Rows, resp: np.ndarray, log_prior: np.ndarray
@@ -272,6 +300,7 @@ class SoftmaxGating:
         )
 
     def initial_statistics(self, rows: Rows, resp: np.ndarray) -> CountStatistics:
+        """Class counts of the initial responsibilities (the start has no slopes)."""
         return CountStatistics(resp.sum(axis=0))
 
     def initialize(self, stats: CountStatistics) -> GatingParams:
@@ -286,6 +315,7 @@ class SoftmaxGating:
         return GatingParams(coef, weights)
 
     def _penalty_diagonal(self) -> np.ndarray:
+        r""":math:`\lambda D` on the flattened free rows of V: slopes, not intercepts."""
         mask = np.ones(self.n_columns)
         mask[-1] = 0.0
         return self.ridge * np.tile(mask, self.n_components - 1)
@@ -302,10 +332,24 @@ class SoftmaxGating:
         coef[1:] += step[:, 0].reshape(self.n_components - 1, self.n_columns)
         return GatingParams(coef, _normalized(stats.resp_sum[0]))
 
+    def predicted_increase(
+        self, stats: GatingStatistics, params: GatingParams, proposal: GatingParams
+    ) -> np.ndarray:
+        r"""The increase of the prior's Q that the quadratic model of the Newton step
+        predicts, :math:`\tfrac12 (g - \lambda D V)^\top \Delta`, (1,)."""
+        free = params.coef[1:].reshape(-1)
+        gradient = stats.gradient[0] - self._penalty_diagonal() * free
+        step = (proposal.coef - params.coef)[1:].reshape(-1)
+        return np.array([0.5 * gradient @ step])
+
     def penalized_objective(self, stats: GatingStatistics, params: GatingParams) -> np.ndarray:
         r""":math:`Q_{\text{prior}} - \tfrac\lambda2 \lVert V_{\text{slopes}} \rVert^2`, (1,)."""
         value = stats.objective + self.penalty(params)
         return np.where(np.isnan(value), -np.inf, value)
+
+    def expected_log_likelihood(self, params: GatingParams, stats: GatingStatistics) -> float:
+        """The prior's penalised part of Q, from statistics taken at ``params``."""
+        return float(self.penalized_objective(stats, params)[0])
 
     def interpolate(
         self, params: GatingParams, proposal: GatingParams, step: np.ndarray
@@ -330,4 +374,5 @@ class SoftmaxGating:
         return GatingParams(coef - coef[0], population / population.sum())
 
     def n_parameters(self, params: GatingParams) -> int:
+        """(K − 1) Q free coefficients."""
         return (self.n_components - 1) * self.n_columns

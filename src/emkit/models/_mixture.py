@@ -22,11 +22,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from emkit._backend import Array, as_backend, is_torch, log_normalize, namespace, to_numpy
+from emkit._backend import Array, as_backend, is_torch, log_normalize, to_numpy
 from emkit._validation import check_data, check_n_samples, check_sample_weight
 from emkit.em.loop import EMResult, run_em
 from emkit.em.mixture import Mixture, MixtureParams
+from emkit.em.online import OnlineEM, run_incremental
+from emkit.em.strategies import ALGORITHMS, EStep, get_strategy
 from emkit.executors.memory import InMemory
+from emkit.executors.stream import Stream
 from emkit.io import SaveLoadMixin
 
 __all__ = ["BaseMixture"]
@@ -51,6 +54,9 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "callbacks": [list, tuple, callable, None],
         "monotonic": [StrOptions({"warn", "raise", "ignore"})],
+        "algorithm": [StrOptions(set(ALGORITHMS)), EStep],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     # ------------------------------------------------------------------ for subclasses
@@ -139,6 +145,8 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         model = self._model()
         data = self._data(X, sample_weight, origin)
         random_state = check_random_state(self.random_state)
+        strategy = self._strategy()
+        self._online = None
         best: EMResult | None = None
         n_init = 1 if warm else self.n_init
         for init in range(n_init):
@@ -153,26 +161,209 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
                 max_iter=self.max_iter, tol=self.tol, monotonic=self.monotonic,
                 callbacks=callbacks, view=lambda p: self._public_view(p, origin),
                 verbose=self.verbose, verbose_interval=self.verbose_interval, dtype=_dtype(X),
+                strategy=strategy, seed=_seed(strategy, random_state),
+                track_elbo=_tracks_elbo(callbacks),
             )
             if self.verbose:
                 state = "converged" if result.converged else "did not converge"
                 print(f"Initialization {state}. lower bound {_final_bound(result)!r}.")
             if best is None or _final_bound(result) > _final_bound(best):
                 best = result
-        if not best.converged and self.max_iter > 0:
+        self._store_result(
+            best, origin, X, self.max_iter, f"max_iter={self.max_iter} iterations"
+        )
+        return self
+
+    def _store_result(
+        self, best: EMResult, origin: np.ndarray | None, X: Array, limit: int, budget: str
+    ) -> None:
+        """Fitted attributes of a run, with a warning if it did not converge within
+        ``budget`` (``limit`` iterations; none is due for 0)."""
+        if not best.converged and limit > 0:
             warnings.warn(
-                f"Best performing initialization did not converge within max_iter="
-                f"{self.max_iter} iterations (last change of the mean log-likelihood above "
+                f"Best performing initialization did not converge within {budget} (last "
+                "change of the mean log-likelihood above "
                 f"tol={self.tol}). Try different init parameters, increase max_iter or tol, or "
                 "check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         self._set_fitted(best.params, origin, X)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bounds_ = list(best.lower_bounds)
         self.lower_bound_ = _final_bound(best)
+
+    def _strategy(self) -> EStep:
+        """The E-step strategy named by ``algorithm`` (exact EM for estimators without it)."""
+        return get_strategy(getattr(self, "algorithm", "em"))
+
+    # ------------------------------------------------------------------ online and streams
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        r"""One step of online EM (Cappé and Moulines 2009) on the mini-batch ``X``.
+
+        An E-step on the batch at the current parameters, then
+
+        .. math::
+
+            s_t = (1 - \rho_t)\, s_{t-1} + \rho_t\, S(X) / W(X), \qquad
+            \rho_t = (t + t_0)^{-\kappa},
+
+        on the normalised statistics :math:`s` (:math:`W(X)` the batch's total weight,
+        :math:`t_0` = ``learning_offset``, :math:`\kappa` = ``learning_decay``), and an
+        M-step on :math:`s_t`. The first call of a stream takes :math:`s_1 = S(X)/W(X)`:
+        one EM step from the current parameters, or, on an unfitted model, from the
+        initialisation ``init_params`` on this batch (which then needs at least
+        ``n_components`` rows). :meth:`fit` ends the stream. Components are not re-seeded.
+
+        Parameters
+        ----------
+        X : array-like or tensor of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+            With ``n_steps_`` (steps of this stream), ``lower_bound_`` (the batch's mean
+            log-likelihood at the parameters before the step) and ``lower_bounds_`` (that
+            of every step of the stream).
+        """
+        fitted = hasattr(self, "lower_bound_")
+        X = check_data(self, X, reset=not fitted)
+        sample_weight = check_sample_weight(sample_weight, X)
+        if not fitted:
+            check_n_samples(X, self.n_components)
+        self._online_step(X, sample_weight)
+        return self
+
+    def _online_state(self, X: Array, sample_weight: Array | None):
+        """The stream's state and current parameters, starting a stream if none runs."""
+        model = self._model()
+        state = getattr(self, "_online", None)
+        if state is not None:
+            return state, self._fitted_params(state.origin)
+        random_state = check_random_state(self.random_state)
+        origin = self._origin(X, sample_weight)
+        if hasattr(self, "lower_bound_"):
+            params = self._fitted_params(origin)
+        else:
+            self._check_initial_values(X.shape[1])
+            data = self._data(X, sample_weight, origin)
+            params = self._initial_params(model, data, X, sample_weight, origin, random_state)
+        state = OnlineEM(
+            model, float(getattr(self, "learning_decay", 0.7)),
+            float(getattr(self, "learning_offset", 10.0)), origin=origin,
+            seed=_seed(self._strategy(), random_state), monotonic=self.monotonic,
+        )
+        self.lower_bounds_ = []
+        return state, params
+
+    def _online_step(self, X: Array, sample_weight: Array | None) -> None:
+        state, params = self._online_state(X, sample_weight)
+        data = self._data(X, sample_weight, state.origin)
+        estep = state.estep(self._strategy())
+        if estep is None:
+            result = data.expectation(state.model, params)
+        else:
+            result = data.expectation(state.model, params, estep)
+        params = state.update(params, result.stats, result.total_weight)
+        self._online = state
+        self._set_fitted(params, state.origin, X)
+        self.n_steps_ = state.n_steps
+        self.lower_bounds_.append(result.log_likelihood)
+        self.lower_bound_ = result.log_likelihood
+        self.converged_ = False
+
+    def fit_chunks(self, chunks, *, n_passes: int = 1, update: str = "online"):
+        """Fit from data that come in chunks: an iterator, a generator function, a memmap.
+
+        Statistics add up, so the chunks need never be in memory together.
+
+        Parameters
+        ----------
+        chunks : array, callable, iterable or iterator
+            An array (a NumPy memmap, say) is read in slices of ``chunk_size`` rows (default
+            65536). A callable is called once per pass and returns an iterable of chunks
+            (a generator function that reopens a file); an iterable that is not an iterator
+            (a list) is iterated once per pass; an iterator allows one pass. A chunk is an
+            array-like of shape (n, n_features) or a pair ``(rows, sample_weight)``; chunks
+            are validated as :meth:`fit`'s input.
+        n_passes : int, default=1
+            Passes over the chunks (at most, for ``'incremental'`` and ``'batch'``, which
+            stop when the change per pass falls below ``tol``).
+        update : {'online', 'incremental', 'batch'}, default='online'
+            When the M-step runs. ``'online'``: after every chunk, as :meth:`partial_fit`
+            (continuing its stream; a chunk is a mini-batch). ``'incremental'``: incremental
+            EM (Neal and Hinton 1998): the first pass computes every chunk's statistics
+            at the starting parameters, later passes replace one chunk's at a time, with an
+            M-step after each; the free energy (ELBO) never decreases, which is checked
+            (``monotonic``), and ``lower_bounds_`` holds it after each pass. ``'batch'``:
+            one EM iteration per pass, exactly :meth:`fit` on the concatenated chunks. For
+            the last two, the starting parameters come from the fitted model with
+            ``warm_start=True``, else from ``init_params`` applied to the first chunk.
+
+        Returns
+        -------
+        self
+        """
+        if update not in ("online", "incremental", "batch"):
+            raise ValueError(
+                f"update must be 'online', 'incremental' or 'batch', got {update!r}"
+            )
+        if not isinstance(n_passes, Integral) or n_passes < 1:
+            raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}")
+        self._validate_params()
+        stream = Stream(chunks, chunk_size=self.chunk_size or 65536)
+        if update == "online":
+            for _ in range(n_passes):
+                for rows, weights in stream.read():
+                    self.partial_fit(rows, sample_weight=weights)
+            return self
+        if not stream.repeatable:
+            raise ValueError(
+                f"update={update!r} reads the chunks more than once: pass a callable that "
+                "returns a fresh iterable of chunks, a list or an array, not an iterator"
+            )
+        return self._fit_stream(stream, n_passes, update)
+
+    def _fit_stream(self, stream: Stream, n_passes: int, update: str):
+        """Incremental or batch EM over a stream of chunks."""
+        warm = self.warm_start and hasattr(self, "converged_")
+
+        def validated(pair, reset=False):
+            rows = check_data(self, pair[0], reset=reset)
+            return rows, check_sample_weight(pair[1], rows)
+
+        X, sample_weight = validated(next(stream.read()), reset=not warm)
+        random_state = check_random_state(self.random_state)
+        strategy = self._strategy()
+        origin = self._origin(X, sample_weight)
+        model = self._model()
+        if warm:
+            params = self._fitted_params(origin)
+        else:
+            check_n_samples(X, self.n_components)
+            self._check_initial_values(X.shape[1])
+            head = self._data(X, sample_weight, origin)
+            params = self._initial_params(model, head, X, sample_weight, origin, random_state)
+        data = Stream(stream.source, origin=origin, n_jobs=self.n_jobs, transform=validated,
+                      chunk_size=stream.chunk_size)
+        options = dict(
+            monotonic=self.monotonic, callbacks=self._callbacks(),
+            view=lambda p: self._public_view(p, origin), dtype=_dtype(X), strategy=strategy,
+            seed=_seed(strategy, random_state),
+        )
+        if update == "incremental":
+            result = run_incremental(model, data, params, n_passes=n_passes, tol=self.tol,
+                                     **options)
+        else:
+            result = run_em(model, data, params, max_iter=n_passes - 1, tol=self.tol,
+                            verbose=self.verbose, verbose_interval=self.verbose_interval,
+                            track_elbo=_tracks_elbo(options["callbacks"]), **options)
+        self._online = None
+        self._store_result(result, origin, X, n_passes - 1, f"n_passes={n_passes} passes")
         return self
 
     def _callbacks(self) -> tuple:
@@ -312,6 +503,17 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         X = self._model().family.sample(params.components, counts, rng)
         y = np.concatenate([np.full(count, k, dtype=int) for k, count in enumerate(counts)])
         return X, y
+
+
+def _seed(strategy: EStep, random_state: np.random.RandomState) -> int | None:
+    """Root of a random strategy's draws, from ``random_state`` (nothing drawn otherwise)."""
+    return int(random_state.randint(np.iinfo(np.int32).max)) if strategy.random else None
+
+
+def _tracks_elbo(callbacks) -> bool:
+    """Whether a callback asks for the ELBO (``tracks_elbo = True``, as
+    :class:`emkit.diagnostics.Trace`)."""
+    return any(getattr(callback, "tracks_elbo", False) for callback in callbacks)
 
 
 def _final_bound(result: EMResult) -> float:

@@ -47,6 +47,9 @@ class BernoulliMixture(FamilyMixture):
     weight_concentration : float, default=1.0
         Concentration :math:`c \ge 1` of a symmetric Dirichlet prior on the weights (MAP);
         1 is maximum likelihood.
+    semi_supervised : bool, default=False
+        Whether :meth:`fit`'s ``y`` gives the known component of some rows (-1 for the
+        others): their responsibilities are then fixed (semi-supervised EM).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per sample.
     max_iter : int, default=100
@@ -94,6 +97,7 @@ class BernoulliMixture(FamilyMixture):
         alpha: float = 1e-6,
         binarize: float | None = None,
         weight_concentration: float = 1.0,
+        semi_supervised: bool = False,
         tol: float = 1e-3,
         max_iter: int = 100,
         n_init: int = 1,
@@ -113,6 +117,7 @@ class BernoulliMixture(FamilyMixture):
         self.alpha = alpha
         self.binarize = binarize
         self.weight_concentration = weight_concentration
+        self.semi_supervised = semi_supervised
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init

@@ -50,6 +50,9 @@ class CategoricalMixture(FamilyMixture):
     weight_concentration : float, default=1.0
         Concentration :math:`c \ge 1` of a symmetric Dirichlet prior on the weights (MAP);
         1 is maximum likelihood.
+    semi_supervised : bool, default=False
+        Whether :meth:`fit`'s ``y`` gives the known component of some rows (-1 for the
+        others): their responsibilities are then fixed (semi-supervised EM).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per sample.
     max_iter : int, default=100
@@ -103,6 +106,7 @@ class CategoricalMixture(FamilyMixture):
         *,
         alpha: float = 1e-6,
         weight_concentration: float = 1.0,
+        semi_supervised: bool = False,
         tol: float = 1e-3,
         max_iter: int = 100,
         n_init: int = 1,
@@ -121,6 +125,7 @@ class CategoricalMixture(FamilyMixture):
         self.n_components = n_components
         self.alpha = alpha
         self.weight_concentration = weight_concentration
+        self.semi_supervised = semi_supervised
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init

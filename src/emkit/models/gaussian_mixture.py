@@ -95,6 +95,20 @@ class GaussianMixture(BaseMixture):
         arrays); returning ``True`` stops the fit.
     monotonic : {'warn', 'raise', 'ignore'}, default='warn'
         What happens when the log-likelihood decreases by more than rounding explains.
+    algorithm : {'em', 'hard', 'stochastic', 'monte-carlo', 'annealed'} or EStep, default='em'
+        The E-step (:mod:`emkit.em.strategies`): exact EM; classification EM (one-hot
+        argmax responsibilities; ``lower_bound_`` is then the classification
+        log-likelihood, which it never decreases); stochastic EM (one class drawn per row);
+        Monte Carlo EM (an automatically growing number of draws per row, stopping when the
+        change stays below ``tol`` for 3 iterations); deterministic annealing (tempered
+        posteriors up to temperature 1, then exact EM). An
+        :class:`emkit.em.strategies.EStep` instance sets a strategy's options. Draws are
+        reproducible with ``random_state`` and do not depend on ``n_jobs``.
+    learning_decay : float in (0.5, 1], default=0.7
+        :math:`\kappa` of the step sizes :math:`\rho_t = (t + t_0)^{-\kappa}` of online EM
+        (:meth:`partial_fit`, :meth:`fit_chunks`).
+    learning_offset : float >= 0, default=10.0
+        :math:`t_0` of the same step sizes: larger values make the first steps smaller.
 
     Attributes
     ----------
@@ -160,6 +174,9 @@ class GaussianMixture(BaseMixture):
         n_jobs: int | None = None,
         callbacks=None,
         monotonic: str = "warn",
+        algorithm="em",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -179,6 +196,9 @@ class GaussianMixture(BaseMixture):
         self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.monotonic = monotonic
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ BaseMixture hooks
     def _family(self) -> Gaussian:

@@ -28,7 +28,6 @@ updated with the contributions of the points whose assignment changed.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import warnings
@@ -61,7 +60,7 @@ __all__ = ["KMeans", "OnlineKMeans"]
 
 #: Elements of one block of the distance matrix: a cache-sized block for NumPy (several
 #: blocks run at once on the CPU's cores), a large one for PyTorch devices.
-NUMPY_BLOCK_ELEMENTS = 2**18
+NUMPY_BLOCK_ELEMENTS = 2**19
 DEVICE_BLOCK_ELEMENTS = 2**24
 
 #: Up to 2**SCREEN_INDEX_BITS clusters, the NumPy assignment step screens the nearest
@@ -87,26 +86,32 @@ def _available_threads() -> int:
     return max(1, min(cores, int(limit))) if limit.isdigit() else cores
 
 
-class _Screen:
-    r"""Float32 factors of the distance product and the screening margin (see ``_screen``).
+def _screen_margin(n_clusters: int, n_features: int) -> float:
+    r"""Relative margin :math:`c` of the float32 screening (see :meth:`_Data._screen`).
 
-    A float32 dot product of m terms errs by at most :math:`(m u / (1 - m u))` times the
-    sum of the absolute products, here at most :math:`2 (\lVert x \rVert^2 +
+    A float32 dot product of m terms errs by at most :math:`m u / (1 - m u)` times the sum
+    of the absolute products, here at most :math:`2 (\lVert x \rVert^2 +
     \lVert \mu \rVert^2)`; rounding the inputs to float32 adds :math:`3u` times as much,
     and clearing :math:`b` mantissa bits moves a value of at most
     :math:`2 (\lVert x \rVert^2 + \lVert \mu \rVert^2)` by a relative :math:`2^{b-23}`.
     The margin is twice the sum (two values are compared), with a safety factor of 2 for
     the float32 arithmetic of the threshold itself.
     """
+    bits = max(1, (n_clusters - 1).bit_length())
+    m = n_features + 2
+    u = FLOAT32_ROUNDOFF
+    error = 2.0 * (m * u / (1.0 - m * u) + 3.0 * u) + 2.0 * 2.0 ** (bits - 23)
+    return 2.0 * 2.0 * error
+
+
+class _Screen:
+    """Float32 factors of the distance product and the constants of the screening."""
 
     def __init__(self, factors: np.ndarray, n_features: int, rows: int):
         n_clusters = factors.shape[0]
         bits = max(1, (n_clusters - 1).bit_length())
-        m = n_features + 2
-        u = FLOAT32_ROUNDOFF
-        error = 2.0 * (m * u / (1.0 - m * u) + 3.0 * u) + 2.0 * 2.0 ** (bits - 23)
-        self.margin = np.float32(2.0 * 2.0 * error)
-        self.largest_norm = np.float32(factors[:, -2].max())
+        margin = _screen_margin(n_clusters, n_features)
+        self.offset = np.float32(factors[:, -2].max() * margin + SCREEN_FLOOR)
         self.factors = factors.astype(np.float32)
         self.mask = np.int32((1 << bits) - 1)
         self.ids = np.arange(n_clusters, dtype=np.int32)[:, None]
@@ -125,48 +130,67 @@ class _Screen:
 
 
 class _Data:
-    """Rows centred on a fixed point, laid out for the assignment and M-steps.
+    """Data centred on a fixed point, as the assignment and M-steps read them.
 
-    NumPy data are copied once to a float64 array ``[x - m, 1, ||x - m||²]`` (and, for up
-    to 2**SCREEN_INDEX_BITS clusters, to a float32 copy of it) so that one matrix product
-    with ``[-2 μ, ||μ||², 1]`` gives squared distances directly, and ranges of rows are
-    processed by a pool of threads, BLAS single-threaded inside each (NumPy and BLAS
-    release the GIL). Other array-API arrays (PyTorch tensors) are centred in their
-    own dtype, on their device, and processed block by block.
+    The data are not copied: blocks of rows are centred as they are read (in float64 for
+    NumPy, in their own dtype on their device for PyTorch tensors). For NumPy and up to
+    2**SCREEN_INDEX_BITS clusters, a float32 copy ``[x - m, 1, ||x - m||²]`` serves the
+    screening of the assignment step: one matrix product with ``[-2 μ, ||μ||², 1]`` gives
+    squared distances directly. NumPy work is spread over a pool of threads, as ranges of
+    rows, BLAS single-threaded inside each (NumPy and BLAS release the GIL).
 
-    Used as a context manager, which holds the thread pool.
+    A context manager: the thread pool lives from construction to exit.
     """
 
     def __init__(self, X: Array, centre: np.ndarray, sample_weight: Array | None,
                  n_clusters: int, chunk_size: int | None):
         self.xp = namespace(X)
+        self.X = X
         self.n_samples, self.n_features = X.shape
         self.n_clusters = n_clusters
         self.weights = sample_weight
         self.on_numpy = isinstance(X, np.ndarray)
-        if self.on_numpy:
-            d = self.n_features
-            self.augmented = np.empty((self.n_samples, d + 2))
-            np.subtract(X, centre, out=self.augmented[:, :d])
-            self.augmented[:, d] = 1.0
-            self.augmented[:, d + 1] = row_norms(self.augmented[:, :d], squared=True)
-            self.X = self.augmented[:, :d]
-            budget = NUMPY_BLOCK_ELEMENTS
-        else:
-            self.augmented = None
-            self.X = X - as_backend(centre, like=X)
-            budget = DEVICE_BLOCK_ELEMENTS
+        self.shift = centre if self.on_numpy else as_backend(centre, like=X)
+        budget = NUMPY_BLOCK_ELEMENTS if self.on_numpy else DEVICE_BLOCK_ELEMENTS
         widest = max(n_clusters, self.n_features + 2)
         self.rows = chunk_size if chunk_size is not None else max(64, budget // widest)
         n_blocks = math.ceil(self.n_samples / self.rows)
         self.n_threads = min(_available_threads(), n_blocks) if self.on_numpy else 1
-        self._pool = None
-        self._blas = None
-
-    def __enter__(self) -> _Data:
+        self._pool = self._blas = None
         if self.n_threads > 1:
             self._blas = threadpool_limits(limits=1, user_api="blas")
             self._pool = ThreadPoolExecutor(self.n_threads)
+        self.single = self.margins = None
+        screened = max(1, (n_clusters - 1).bit_length()) <= SCREEN_INDEX_BITS
+        self._screenable = self.on_numpy and screened
+
+    def _fill_single(self) -> None:
+        """The float32 copy ``[x - m, 1, ||x - m||²]`` and the per-row screening margins.
+
+        Made at the first assignment; given up where squared norms could overflow float32.
+        """
+        d = self.n_features
+        self.single = np.empty((self.n_samples, d + 2), np.float32)
+        self.margins = np.empty(self.n_samples, np.float32)
+        margin = _screen_margin(self.n_clusters, d)
+
+        def fill(first, last):
+            largest = 0.0
+            for start, stop in self._blocks(first, last):
+                x = self.centred(slice(start, stop))
+                norms = row_norms(x, squared=True)
+                self.single[start:stop, :d] = x
+                self.single[start:stop, d] = 1.0
+                self.single[start:stop, d + 1] = norms
+                np.multiply(norms, margin, out=self.margins[start:stop])
+                largest = max(largest, norms.max())
+            return largest
+
+        if max(self._map(fill)) > SCREEN_LARGEST:
+            self.single = self.margins = None
+            self._screenable = False
+
+    def __enter__(self) -> _Data:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -174,16 +198,6 @@ class _Data:
             self._pool.shutdown()
             self._blas.unregister()
             self._pool = self._blas = None
-
-    @functools.cached_property
-    def single(self) -> np.ndarray | None:
-        """Float32 copy of the augmented data for screening, or None where not screened."""
-        d = self.n_features
-        screened = (
-            max(1, (self.n_clusters - 1).bit_length()) <= SCREEN_INDEX_BITS
-            and self.augmented[:, d + 1].max() <= SCREEN_LARGEST
-        )
-        return self.augmented.astype(np.float32) if screened else None
 
     def _map(self, task, n: int | None = None) -> list:
         """``task(first, last)`` over consecutive ranges covering rows ``0:n``, in order.
@@ -203,7 +217,11 @@ class _Data:
         for start in range(first, last, self.rows):
             yield start, min(start + self.rows, last)
 
-    # ------------------------------------------------------------------ host copies
+    # ------------------------------------------------------------------ rows
+
+    def centred(self, index) -> Array:
+        """Rows ``index`` (a slice or indices) minus the centre; float64 for NumPy."""
+        return self.X[index] - self.shift
 
     @property
     def weights_host(self) -> np.ndarray:
@@ -214,7 +232,7 @@ class _Data:
 
     def rows_host(self, rows: np.ndarray) -> np.ndarray:
         """Centred rows ``rows`` as float64 NumPy."""
-        return to_numpy(self.X[_indices(rows, self.X)], dtype=np.float64)
+        return to_numpy(self.centred(_indices(rows, self.X)), dtype=np.float64)
 
     # ------------------------------------------------------------------ E-step
 
@@ -232,7 +250,7 @@ class _Data:
 
         def task(first, last):
             return [
-                xp.argmin(squared_norms - 2.0 * (self.X[start:stop] @ C.T), axis=1)
+                xp.argmin(squared_norms - 2.0 * (self.centred(slice(start, stop)) @ C.T), axis=1)
                 for start, stop in self._blocks(first, last)
             ]
 
@@ -248,6 +266,8 @@ class _Data:
         factors[:, d] = row_norms(centres, squared=True)
         factors[:, d + 1] = 1.0
         labels = np.empty(self.n_samples, dtype=np.int32)
+        if self._screenable and self.single is None:
+            self._fill_single()
         screen = None
         if self.single is not None and factors[:, d].max() <= SCREEN_LARGEST:
             screen = _Screen(factors, d, self.rows)
@@ -276,8 +296,9 @@ class _Data:
         return np.concatenate(changed)
 
     def _nearest(self, factors: np.ndarray, rows) -> np.ndarray:
-        """Nearest centres of ``rows`` from float64 squared distances."""
-        return np.argmin(self.augmented[rows] @ factors.T, axis=1)
+        r"""Nearest centres of ``rows`` from float64 :math:`\lVert\mu\rVert^2 - 2x^\top\mu`."""
+        d = self.n_features
+        return np.argmin(self.centred(rows) @ factors[:, :d].T + factors[:, d], axis=1)
 
     def _screen(self, screen: _Screen, buffers: dict, factors: np.ndarray, start: int,
                 stop: int, out: np.ndarray) -> None:
@@ -290,7 +311,7 @@ class _Data:
         smallest value :math:`p_n` with its index in the low bits. Rounding (of the data,
         of the product, of the packing) moves each value by at most
         :math:`E_n = c\, (\lVert x_n \rVert^2 + \max_k \lVert \mu_k \rVert^2)`, with
-        :math:`c` from the float32 unit roundoff, D and b (:class:`_Screen`); where another
+        :math:`c` from the float32 unit roundoff, D and b (:func:`_screen_margin`); where another
         cluster comes within :math:`2 E_n` (or SCREEN_FLOOR) of the minimum, float32 cannot
         tell them apart and the row is assigned from float64 distances instead. The other
         rows get the nearest centre in exact arithmetic, hence the one float64 gives.
@@ -307,10 +328,8 @@ class _Data:
         np.bitwise_or(keys, screen.ids, out=keys)
         np.minimum.reduce(keys, axis=0, out=nearest)
         np.bitwise_and(nearest, screen.mask, out=out, casting="unsafe")
-        np.add(self.single[start:stop, -1], screen.largest_norm, out=threshold)
-        threshold *= screen.margin
+        np.add(self.margins[start:stop], screen.offset, out=threshold)
         threshold += nearest.view(np.float32)
-        threshold += np.float32(SCREEN_FLOOR)
         np.less_equal(distances, threshold, out=close)
         np.add.reduce(close, axis=0, dtype=np.int16, out=rivals)
         doubtful = np.flatnonzero(rivals > 1)
@@ -328,7 +347,7 @@ class _Data:
         Without ``previous``, the sums over all rows under ``labels``. With ``previous``
         and ``rows``, the change of those sums when the rows ``rows`` move from their
         ``previous`` cluster to their cluster in ``labels``; the sums add up. NumPy data
-        go through one sparse product with the K × m matrix of :math:`\pm w_n`, other
+        go through sparse products with the K × m matrix of :math:`\pm w_n`, other
         backends through one-hot matrix products, block by block.
         """
         if self.on_numpy:
@@ -340,7 +359,7 @@ class _Data:
             total = np.zeros((self.n_clusters, self.n_features + 2))
             for start, stop in self._blocks(first, last):
                 index = slice(start, stop) if rows is None else rows[start:stop]
-                x = self.X[index]
+                x = self.centred(index)
                 weights = None if self.weights is None else self.weights[index]
                 membership = xp.astype(labels[index][:, None] == cluster_ids, x.dtype)
                 if previous is not None:
@@ -360,30 +379,31 @@ class _Data:
     def _statistics_numpy(self, labels: np.ndarray, previous: np.ndarray | None,
                           rows: np.ndarray | None) -> np.ndarray:
         k, d = self.n_clusters, self.n_features
-        if rows is None:
-            values, new = self.augmented, labels
-        else:
-            values, new = self.augmented[rows], labels[rows]
-        m = new.shape[0]
-        if self.weights is None:
-            weights = np.ones(m)
-        else:
-            weights = self.weights if rows is None else self.weights[rows]
-        positive = weights > 0
-        counts = np.bincount(new[positive], minlength=k)
-        if previous is None:
-            entries, data, step = new, weights, 1
-        else:
-            old = previous[rows]
-            counts -= np.bincount(old[positive], minlength=k)
-            entries = np.stack([new, old], axis=1).ravel()
-            data = np.stack([weights, -weights], axis=1).ravel()
-            step = 2
-        membership = csc_array((data, entries, np.arange(0, step * m + 1, step)), shape=(k, m))
-        total = np.empty((k, d + 2))
-        total[:, : d + 1] = (membership @ values)[:, : d + 1]
-        total[:, d + 1] = counts
-        return total
+
+        def task(first, last):
+            total = np.zeros((k, d + 2))
+            for start, stop in self._blocks(first, last):
+                index = slice(start, stop) if rows is None else rows[start:stop]
+                x, new = self.centred(index), labels[index]
+                m = new.shape[0]
+                weights = np.ones(m) if self.weights is None else self.weights[index]
+                positive = weights > 0
+                total[:, d] += np.bincount(new, weights=weights, minlength=k)
+                total[:, d + 1] += np.bincount(new[positive], minlength=k)
+                if previous is None:
+                    entries, data, step = new, weights, 1
+                else:
+                    old = previous[index]
+                    total[:, d] -= np.bincount(old, weights=weights, minlength=k)
+                    total[:, d + 1] -= np.bincount(old[positive], minlength=k)
+                    entries = np.stack([new, old], axis=1).ravel()
+                    data = np.stack([weights, -weights], axis=1).ravel()
+                    step = 2
+                indptr = np.arange(0, step * m + 1, step)
+                total[:, :d] += csc_array((data, entries, indptr), shape=(k, m)) @ x
+            return total
+
+        return sum(self._map(task, self.n_samples if rows is None else int(rows.shape[0])))
 
     # ------------------------------------------------------------------ distances
 
@@ -395,7 +415,7 @@ class _Data:
         def task(first, last):
             parts = [np.empty(0)]
             for start, stop in self._blocks(first, last):
-                diff = self.X[start:stop] - C[labels[start:stop]]
+                diff = self.centred(slice(start, stop)) - C[labels[start:stop]]
                 parts.append(to_numpy(xp.sum(diff * diff, axis=1), dtype=np.float64))
             return np.concatenate(parts)
 
@@ -417,7 +437,7 @@ class _Data:
         def task(first, last):
             parts = []
             for start, stop in self._blocks(first, last):
-                x = self.X[start:stop]
+                x = self.centred(slice(start, stop))
                 squared = xp.sum(x * x, axis=1)[:, None] - 2.0 * (x @ C.T) + squared_norms
                 parts.append(xp.astype(xp.sqrt(xp.clip(squared, min=0.0)), dtype))
             return parts
@@ -445,11 +465,11 @@ def _kmeans_plusplus(data: _Data, n_clusters: int, random_state) -> np.ndarray:
     """
     if data.on_numpy:
         centres, _ = kmeans_plusplus(
-            data.X, n_clusters, sample_weight=data.weights_host,
-            x_squared_norms=data.augmented[:, -1], random_state=random_state,
+            data.centred(slice(None)), n_clusters, sample_weight=data.weights_host,
+            random_state=random_state,
         )
         return centres
-    xp, X = data.xp, data.X
+    xp, X = data.xp, data.centred(slice(None))
     weights_host = data.weights_host
     weights = as_backend(weights_host, like=X)
     n_trials = 2 + int(np.log(n_clusters))
@@ -676,7 +696,8 @@ class _CentroidClustering(
             In the dtype and on the device of ``X``.
         """
         X, centres, data = self._query(X)
-        return data.distances(centres, X.dtype)
+        with data:
+            return data.distances(centres, X.dtype)
 
     def fit_transform(self, X, y=None, sample_weight=None) -> Array:
         """Fit, then return the distances of ``X`` to the centres."""
@@ -760,7 +781,7 @@ class KMeans(_CentroidClustering):
         Seeds the initialisation.
     chunk_size : int or None, default=None
         Rows per block of the distance computation. None picks a cache-sized block for
-        NumPy (about 262,000 distances) and about 16.8 million distances for tensors.
+        NumPy (about 524,000 distances) and about 16.8 million distances for tensors.
     verbose : int, default=0
         Print the inertia at each iteration.
 
@@ -781,14 +802,14 @@ class KMeans(_CentroidClustering):
 
     Notes
     -----
-    One iteration costs O(N K D) operations. Up to 256 clusters, the NumPy assignment
-    step screens the nearest centre with float32 distances (the cluster index packed in
+    One iteration costs O(N K D) operations. The data are not copied: blocks are centred as
+    they are read. Up to 256 clusters, the NumPy assignment step screens the nearest centre
+    with float32 distances from a float32 copy of the data (the cluster index packed in
     their lowest bits, so that one integer minimum finds it) and recomputes in float64 the
     rows where a rigorous bound on the float32 rounding cannot exclude another centre: the
-    labels are those of float64 distances, at about half the cost. The data are then held
-    twice, in float64 and float32. With ``sample_weight``, the tolerance uses the weighted
-    variance, so that integer weights and repeated rows give the same fit (scikit-learn
-    uses the unweighted variance).
+    labels are those of float64 distances, at about half the cost. With
+    ``sample_weight``, the tolerance uses the weighted variance, so that integer weights
+    and repeated rows give the same fit (scikit-learn uses the unweighted variance).
 
     Examples
     --------

@@ -271,9 +271,8 @@ def _swap(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
     Candidates are visited in cyclic order, a block of their dissimilarity rows at a time,
     evaluated ``SWAP_WINDOW`` at once; the first candidate whose best swap improves the
     objective is swapped at once (eager swapping), and the search goes on from the next
-    candidate with the updated caches.
-    Stops after a full cycle without an improving swap or ``max_iter`` passes. Returns the
-    number of passes.
+    candidate with the updated caches. Stops after a full cycle without an improving swap
+    or ``max_iter`` passes. Returns the number of passes.
     """
     n = to_medoids.shape[0]
     is_medoid = np.zeros(n, dtype=bool)

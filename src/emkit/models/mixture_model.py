@@ -25,7 +25,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from emkit._backend import Array, as_backend, is_torch, to_numpy
+from emkit._backend import Array, as_backend, device_of, is_torch, namespace, to_numpy
 from emkit._validation import check_data
 from emkit.distributions.bernoulli import Bernoulli, BernoulliParams
 from emkit.distributions.categorical import (
@@ -46,7 +46,7 @@ from emkit.distributions.student_t import StudentT, StudentTParams
 from emkit.em.mixture import Mixture, MixtureParams, MixtureStatistics
 from emkit.models._mixture import BaseMixture, to_like, weighted_mean
 
-__all__ = ["FAMILIES", "FamilyMixture", "MAPMixture", "MixtureModel"]
+__all__ = ["FAMILIES", "FamilyMixture", "KnownComponents", "MAPMixture", "MixtureModel"]
 
 #: The family names accepted by ``MixtureModel(families=...)`` and their parameters.
 FAMILIES: dict[str, type] = {
@@ -107,6 +107,66 @@ class MAPMixture(Mixture):
             return gap
         best = stats.resp_sum / stats.resp_sum.sum()
         return gap + float(rel_entr(best, params.weights).sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownComponentsChunk:
+    """The wrapped family's features of a chunk, and the known component of each row."""
+
+    features: object
+    known: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownComponents:
+    r"""A family whose data carry, as a last column, the component of each row if known.
+
+    :math:`\log p(x_n \mid z_n = k)` is the wrapped family's where the component is
+    unknown (-1) or is :math:`k`, and :math:`-\infty` elsewhere: the E-step then gives a
+    labelled row the responsibility 1 for its component and :math:`\log p(x_n, z_n = y_n)`
+    as its log-likelihood, which is semi-supervised EM with nothing else changed. Everything
+    but the log-densities is the wrapped family's, on the other columns.
+    """
+
+    family: object
+
+    def prepare(self, params, like: Array, bias: np.ndarray | None = None):
+        """The wrapped family's coefficients."""
+        return self.family.prepare(params, like, bias)
+
+    def features(self, X: Array, prepared) -> KnownComponentsChunk:
+        """The wrapped family's features of all columns but the last, and the last."""
+        return KnownComponentsChunk(self.family.features(X[:, :-1], prepared), X[:, -1])
+
+    def log_prob(self, chunk: KnownComponentsChunk, prepared) -> Array:
+        """The wrapped family's log-densities, :math:`-\\infty` off a known component."""
+        xp = namespace(chunk.known)
+        log_prob = self.family.log_prob(chunk.features, prepared)
+        components = xp.arange(log_prob.shape[1], dtype=log_prob.dtype,
+                               device=device_of(log_prob))
+        known = chunk.known[:, None]
+        excluded = (known >= 0) & (known != components[None, :])
+        return xp.where(excluded, xp.full_like(log_prob, -np.inf), log_prob)
+
+    def statistics(self, chunk: KnownComponentsChunk, resp: Array):
+        """The wrapped family's statistics."""
+        return self.family.statistics(chunk.features, resp)
+
+    def maximize(self, stats):
+        """The wrapped family's M-step."""
+        return self.family.maximize(stats)
+
+    def regularization_gap(self, params, stats) -> float:
+        """The wrapped family's gap."""
+        return self.family.regularization_gap(params, stats)
+
+    def reseed(self, params, stats, component: int, point: np.ndarray):
+        """The wrapped family's re-seeding on the point without its label."""
+        return self.family.reseed(params, stats, component, point[:-1])
+
+    def n_parameters(self, params) -> int:
+        """The wrapped family's count."""
+        return self.family.n_parameters(params)
 
 
 # ---------------------------------------------------------------------- tabular input
@@ -216,6 +276,7 @@ class FamilyMixture(BaseMixture):
         **BaseMixture._parameter_constraints,
         "weights_init": ["array-like", None],
         "weight_concentration": [Interval(Real, 1.0, None, closed="left")],
+        "semi_supervised": ["boolean"],
     }
 
     # ------------------------------------------------------------------ for subclasses
@@ -246,7 +307,20 @@ class FamilyMixture(BaseMixture):
         return Product(groups)
 
     def _model(self) -> MAPMixture:
-        return MAPMixture(self._family(), self.n_components, float(self.weight_concentration))
+        family = self._family()
+        if getattr(self, "_known", None) is not None:
+            family = KnownComponents(family)
+        return MAPMixture(family, self.n_components, float(self.weight_concentration))
+
+    def _data(self, X: Array, sample_weight: Array | None, origin: np.ndarray | None):
+        """The data, with the known components as a last column while fitting with ``y``."""
+        known = getattr(self, "_known", None)
+        if known is None:
+            return super()._data(X, sample_weight, origin)
+        xp = namespace(X)
+        augmented = xp.concat([X, as_backend(known[:, None], X)], axis=1)
+        origin = None if origin is None else np.append(origin, 0.0)
+        return super()._data(augmented, sample_weight, origin)
 
     def _parts(self, components) -> list:
         return list(components.parts) if isinstance(components, ProductParams) else [components]
@@ -287,25 +361,55 @@ class FamilyMixture(BaseMixture):
         )
         return table.replaced(columns, codes)
 
-    def _check_values(self, X, *, reset: bool) -> None:
+    def _check_values(self, X, *, reset: bool) -> Array:
         """Validate ``X`` as the engine will see it, then every family's support."""
         checked = check_data(self, X, reset=reset)
         validate = getattr(self._family(), "validate", None)
         if validate is not None:
             validate(checked, self._labels())
+        return checked
+
+    def _known_components(self, y, n_samples: int) -> np.ndarray:
+        """``y`` validated: one integer per row, a component or -1 (unknown)."""
+        known = check_array(
+            to_numpy(y) if is_torch(y) else y, ensure_2d=False, dtype=np.float64,
+            input_name="y", ensure_all_finite=True,
+        )
+        if known.shape != (n_samples,):
+            raise ValueError(
+                f"y must have shape ({n_samples},) to match X, got {known.shape}."
+            )
+        bad = (known != np.round(known)) | (known < -1) | (known >= self.n_components)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(
+                f"y holds the component of each row, 0 to {self.n_components - 1}, or -1 "
+                f"where it is unknown; row {row} holds {known[row]!r}."
+            )
+        return known
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
-        """Estimate the parameters by EM.
+        r"""Estimate the parameters by EM.
 
         Values outside a column's family support (a Bernoulli column that is not 0/1, a
         negative count) are refused before any work, naming the column and the row.
         Otherwise as :meth:`emkit.GaussianMixture.fit`.
 
+        With ``semi_supervised=True`` and ``y``, EM is semi-supervised: a row whose
+        component is known keeps it (its
+        responsibilities are fixed at one for that component), and only the other rows'
+        are estimated. EM then maximises :math:`\sum_{\text{known}} \log p(x_n, z_n = y_n)
+        + \sum_{\text{unknown}} \log p(x_n)`, which is what ``lower_bound_`` reports. The
+        first M-step uses the labelled rows only when every component has one.
+
         Parameters
         ----------
         X : array-like, DataFrame or tensor of shape (n_samples, n_features)
-        y : ignored
+        y : array-like of int of shape (n_samples,), default=None
+            With ``semi_supervised=True``, the known component of each row, 0 to
+            ``n_components - 1``, or -1 where it is unknown; otherwise ignored (as by every
+            unsupervised scikit-learn estimator).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight equals repeating the row.
 
@@ -317,8 +421,26 @@ class FamilyMixture(BaseMixture):
         if not warm:
             self._learn_layout(X)
         X = self._encoded(X)
-        self._check_values(X, reset=not warm)
-        return super().fit(X, y, sample_weight=sample_weight)
+        checked = self._check_values(X, reset=not warm)
+        use_y = self.semi_supervised and y is not None
+        self._known = self._known_components(y, checked.shape[0]) if use_y else None
+        try:
+            return super().fit(X, None, sample_weight=sample_weight)
+        finally:
+            self._known = None
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online EM on the mini-batch ``X`` (see
+        :meth:`emkit.GaussianMixture.partial_fit`); the first batch of a stream fixes the
+        columns' families and categorical levels, later batches are coded and validated as
+        :meth:`predict`'s input."""
+        fitted = hasattr(self, "lower_bound_")
+        if not fitted:
+            self._learn_layout(X)
+        X = self._encoded(X)
+        self._check_values(X, reset=not fitted)
+        return super().partial_fit(X, y, sample_weight=sample_weight)
 
     def _prepared(self, X):
         check_is_fitted(self)
@@ -431,8 +553,26 @@ class FamilyMixture(BaseMixture):
         suits their families: categorical columns one-hot, positive skewed columns
         (log-normal, gamma) as logs, counts and continuous columns standardised."""
         if self.init_params == "random":
-            return super()._initial_responsibilities(X, sample_weight, random_state)
-        return super()._initial_responsibilities(self._embedding(X), sample_weight, random_state)
+            resp_of = super()._initial_responsibilities(X, sample_weight, random_state)
+        else:
+            resp_of = super()._initial_responsibilities(
+                self._embedding(X), sample_weight, random_state
+            )
+        known = getattr(self, "_known", None)
+        if known is None:
+            return resp_of
+        components = np.arange(self.n_components)
+        every_component = bool(np.isin(components, known).all())
+
+        def labelled(start, rows):
+            block = known[start : start + rows.shape[0]]
+            resp = to_numpy(resp_of(start, rows), np.float64)
+            if every_component:
+                resp = np.zeros_like(resp)
+            resp = np.where((block >= 0)[:, None], block[:, None] == components, resp)
+            return as_backend(resp, like=rows)
+
+        return labelled
 
     def _embedding(self, X) -> np.ndarray:
         data = to_numpy(X, np.float64)
@@ -492,7 +632,7 @@ def checked_parameter(value, name: str, shape: tuple, low: float, high: float) -
         )
     if (array <= low).any() or (array >= high).any():
         raise ValueError(
-            f"The parameter '{name}' should lie strictly between {low} and {high}, but got "
+            f"The parameter '{name}' should lie strictly between {low:g} and {high:g}, but got "
             f"min value {array.min():.5g}, max value {array.max():.5g}."
         )
     return array
@@ -553,6 +693,9 @@ class MixtureModel(FamilyMixture):
     weight_concentration : float, default=1.0
         Concentration :math:`c \ge 1` of a symmetric Dirichlet prior on the weights (MAP);
         1 is maximum likelihood.
+    semi_supervised : bool, default=False
+        Whether :meth:`fit`'s ``y`` gives the known component of some rows (-1 for the
+        others): their responsibilities are then fixed (semi-supervised EM).
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood per sample.
     max_iter : int, default=100
@@ -616,6 +759,7 @@ class MixtureModel(FamilyMixture):
         reg_covar: float = 1e-6,
         alpha: float = 1e-6,
         weight_concentration: float = 1.0,
+        semi_supervised: bool = False,
         tol: float = 1e-3,
         max_iter: int = 100,
         n_init: int = 1,
@@ -636,6 +780,7 @@ class MixtureModel(FamilyMixture):
         self.reg_covar = reg_covar
         self.alpha = alpha
         self.weight_concentration = weight_concentration
+        self.semi_supervised = semi_supervised
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init

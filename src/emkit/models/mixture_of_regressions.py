@@ -61,8 +61,9 @@ from emkit.distributions.regression import (
     select_units,
 )
 from emkit.em.loop import EMResult, run_em
+from emkit.em.maximization import MStepResult
+from emkit.executors import PassResult
 from emkit.executors.columns import ColumnData, Expectation
-from emkit.executors.memory import PassResult
 from emkit.io import SaveLoadMixin
 from emkit.latent.weights import (
     ClassWeights,
@@ -80,6 +81,7 @@ MAX_HALVINGS = 30
 #: A Newton step whose predicted increase of Q is below this many machine epsilons of |Q|
 #: is not taken: the unit is at its maximum to rounding.
 NEGLIGIBLE_INCREASE = 1e3
+_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +118,9 @@ class ConditionalMixture:
     the data are revisited with the responsibilities of the last E-step (no n × K array is
     stored) to evaluate :math:`Q(\theta_{\text{trial}} \mid \theta_{\text{old}})`, and a
     unit's step is halved until its part of the (penalised) Q does not decrease — at most
-    :data:`MAX_HALVINGS` times, after which the unit keeps its parameters. Each checked
+    :data:`MAX_HALVINGS` times, after which the unit keeps its parameters. A unit whose
+    predicted increase (the quadratic model's) is below rounding of its Q
+    (:data:`NEGLIGIBLE_INCREASE`) is at its maximum and is not moved. Each checked
     step costs one pass over the data per trial; ``newton_steps`` steps are taken per
     M-step (1: generalised EM; more approach the exact M-step). Since
     :math:`\log p(y \mid \theta) - \log p(y \mid \theta_{\text{old}}) \ge
@@ -217,30 +221,59 @@ class ConditionalMixture:
         parts = {"prior": self.prior, "components": self.family}
         return {name: part for name, part in parts.items() if part.newton}
 
-    def maximize(self, expectation: Expectation) -> StructuredParams:
-        """M-step: closed-form parts exactly, the others by checked Newton steps."""
+    def maximize_from(self, params: StructuredParams, expectation: Expectation) -> MStepResult:
+        """M-step from ``params``: closed-form parts exactly, the others by checked Newton
+        steps.
+
+        Returns
+        -------
+        MStepResult
+            The new parameters and the trail of Q per sample — at ``params``, after the
+            prior's update and after the regressions' — which the loop checks never
+            decreases (:func:`emkit.em.loop.check_m_step`).
+        """
         stats = expectation.stats
-        current = expectation.params
-        prior = self.prior.maximize(stats.prior, current.prior)
-        components = self.family.maximize(stats.components, current.components)
+        prior = self.prior.maximize(stats.prior, params.prior)
+        components = self.family.maximize(stats.components, params.components)
+        updated, final = StructuredParams(prior, components), stats
         newton = self._newton_parts()
-        if not newton:
-            return StructuredParams(prior, components)
-        params = StructuredParams(
-            current.prior if "prior" in newton else prior,
-            current.components if "components" in newton else components,
+        if newton:
+            updated = StructuredParams(
+                params.prior if "prior" in newton else prior,
+                params.components if "components" in newton else components,
+            )
+            proposals = {"prior": prior, "components": components}
+            for step in range(self.newton_steps):
+                if step:
+                    proposals = {
+                        name: part.maximize(getattr(final, name), getattr(updated, name))
+                        for name, part in newton.items()
+                    }
+                updated, final, moved = self._checked_step(
+                    expectation, updated, final, proposals
+                )
+                if not moved:
+                    break
+        return MStepResult(updated, self._trail(params, stats, updated, final))
+
+    def _trail(self, old, stats, new, final) -> tuple[tuple[str, float], ...]:
+        """Penalised Q per sample at ``old`` (statistics ``stats``), after the prior's
+        update and after the regressions' (statistics ``final``: the Newton parts' taken at
+        ``new``)."""
+        total = float(stats.components.resp_sum.sum())
+        prior_old = self.prior.expected_log_likelihood(old.prior, stats.prior)
+        prior_new = self.prior.expected_log_likelihood(new.prior, final.prior)
+        components_old = self.family.expected_log_likelihood(
+            old.components, stats.components
         )
-        proposals = {"prior": prior, "components": components}
-        for step in range(self.newton_steps):
-            if step:
-                proposals = {
-                    name: part.maximize(getattr(stats, name), getattr(params, name))
-                    for name, part in newton.items()
-                }
-            params, stats, moved = self._checked_step(expectation, params, stats, proposals)
-            if not moved:
-                break
-        return params
+        components_new = self.family.expected_log_likelihood(
+            new.components, final.components
+        )
+        return (
+            ("start", (prior_old + components_old) / total),
+            ("prior", (prior_new + components_old) / total),
+            ("components", (prior_new + components_new) / total),
+        )
 
     def _moved(self, params: StructuredParams, proposals, steps) -> StructuredParams:
         moved = {
@@ -260,7 +293,7 @@ class ConditionalMixture:
         for name, part in newton.items():
             part_stats, part_params = getattr(stats, name), getattr(params, name)
             base[name] = part.penalized_objective(part_stats, part_params)
-            predicted = _predicted_increase(part_stats, part_params, proposals[name], part)
+            predicted = part.predicted_increase(part_stats, part_params, proposals[name])
             negligible = predicted <= NEGLIGIBLE_INCREASE * _EPS * np.abs(base[name])
             steps[name] = np.where(negligible, 0.0, 1.0)
             done[name] = negligible
@@ -329,27 +362,7 @@ class ConditionalMixture:
         )
 
 
-_EPS = float(np.finfo(np.float64).eps)
-
-
-def _predicted_increase(stats, params, proposal, part) -> np.ndarray:
-    r"""Increase of Q predicted by the quadratic model of a Newton step, per unit:
-    :math:`\tfrac12 \tilde g^\top \Delta` with :math:`\tilde g` the penalised gradient."""
-    if isinstance(params, GatingParams):
-        delta = (proposal.coef - params.coef)[1:].reshape(1, -1)
-        mask = np.ones(params.coef.shape[1])
-        mask[-1] = 0.0
-        penalised = part.ridge * (params.coef[1:] * mask).reshape(1, -1)
-    else:
-        delta = (proposal.coef - params.coef)[:, 0, :]
-        penalised = part.ridge * part.slopes(params)[:, 0, :]
-    return 0.5 * ((stats.gradient - penalised) * delta).sum(axis=1)
-
-
 # ---------------------------------------------------------------------- the estimator
-PRIORS = ("constant", "groups", "gating")
-
-
 class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
     r"""Mixture of K regressions whose class prior may depend on a group or on covariates.
 
@@ -612,7 +625,8 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         origins = origins or {}
         n_columns = X.shape[1] + 1
         n_outputs = 1 if y is None else y.shape[1]
-        gate_columns = 0 if covariates["concomitant"] is None else covariates["concomitant"].shape[1]
+        concomitant = covariates["concomitant"]
+        gate_columns = 0 if concomitant is None else concomitant.shape[1]
         row_width = n_columns + self.n_components * (n_outputs + 3) + gate_columns + 1
         return ColumnData(
             X, y, groups=covariates["groups"], concomitant=covariates["concomitant"],
@@ -672,7 +686,7 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
             if bad.size:
                 raise ValueError(
                     f"y must be {need} for family={self.family!r}; row {bad[0]} holds "
-                    f"{values[bad[0]]!r}."
+                    f"{float(values[bad[0]])!r}."
                 )
         return matrix, array.ndim == 1
 
@@ -781,3 +795,545 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
             and (self.scale_init is not None or self.family != "gaussian")
         )
 
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, groups=None, concomitant=None, sample_weight=None):
+        """Estimate the regressions and the class prior by EM.
+
+        The class prior is chosen by the arguments: constant weights without ``groups``
+        and ``concomitant``, one weight vector per group with ``groups``, a softmax gating
+        with ``concomitant``. Runs ``n_init`` initialisations and keeps the one with the
+        highest final log-likelihood; each runs until the mean log-likelihood per sample
+        changes by less than ``tol`` or ``max_iter`` iterations.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The features F.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The observations (several outputs for the Gaussian family only).
+        groups : array-like of shape (n_samples,), default=None
+            The group ID of every row (numbers or strings, no missing values).
+        concomitant : array-like of shape (n_samples, n_covariates), default=None
+            Covariates w of the gating :math:`p(c \\mid w)` (1-D: one covariate).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight equals repeating the row.
+
+        Returns
+        -------
+        self
+        """
+        warm = self.warm_start and hasattr(self, "converged_")
+        X = to_numpy(check_data(self, X, reset=not warm, ensure_min_samples=2), np.float64)
+        n_samples, n_features = X.shape
+        y, single = self._check_target(y, n_samples)
+        check_n_samples(X, self.n_components)
+        if sample_weight is not None:
+            sample_weight = to_numpy(check_sample_weight(sample_weight, X), np.float64)
+        covariates = self._check_covariates(groups, concomitant, n_samples, fitting=True)
+        kind = _prior_kind(covariates)
+        if warm and (kind != self.prior_ or self._output_shape() != _output_shape(y, single)):
+            raise ValueError(
+                "warm_start=True needs the same kind of data as the last fit: the same "
+                "class prior (groups, concomitant or neither) and the same shape of y."
+            )
+        initial = self._check_initial_values(n_features, y.shape[1], single)
+        callbacks = self._callbacks()
+        origins = self._origins(X, y, covariates["concomitant"], sample_weight)
+        data = self._data(X, y, covariates, sample_weight, origins)
+        self._check_design(data, covariates)
+        prior = self._prior(
+            kind,
+            n_groups=0 if covariates["labels"] is None else len(covariates["labels"]),
+            n_concomitant=0 if covariates["concomitant"] is None
+            else covariates["concomitant"].shape[1],
+        )
+        model = self._model(prior)
+        random_state = check_random_state(self.random_state)
+
+        def view(params):
+            return self._public_view(params, origins, single)
+
+        best: EMResult | None = None
+        for init in range(1 if warm else self.n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            if warm:
+                params = self._fitted_params(origins, covariates["labels"])
+            else:
+                params = self._initial_params(
+                    model, data, X, y, sample_weight, covariates, origins, initial, random_state
+                )
+            result = run_em(
+                model, data, params,
+                max_iter=self.max_iter, tol=self.tol, monotonic=self.monotonic,
+                callbacks=callbacks, view=view, verbose=self.verbose,
+                verbose_interval=self.verbose_interval, dtype=np.float64,
+            )
+            if self.verbose:
+                state = "converged" if result.converged else "did not converge"
+                print(f"Initialization {state}. lower bound {_final_bound(result)!r}.")
+            if best is None or _final_bound(result) > _final_bound(best):
+                best = result
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"Best performing initialization did not converge within max_iter="
+                f"{self.max_iter} iterations (last change of the mean log-likelihood above "
+                f"tol={self.tol}). Try different init parameters, increase max_iter or tol, or "
+                "check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self._set_fitted(best.params, origins, single, kind, covariates["labels"])
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bounds_ = list(best.lower_bounds)
+        self.lower_bound_ = _final_bound(best)
+        return self
+
+    def _callbacks(self) -> tuple:
+        if self.callbacks is None:
+            return ()
+        callbacks = (self.callbacks,) if callable(self.callbacks) else tuple(self.callbacks)
+        for position, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise TypeError(f"callbacks[{position}] is not callable: {callback!r}.")
+        return callbacks
+
+    def _origins(self, X, y, concomitant, sample_weight) -> dict[str, np.ndarray]:
+        """The shifts of the engine frame: weighted means, for designs with an intercept."""
+        origins = {}
+        if self.fit_intercept:
+            origins["x"] = np.average(X, axis=0, weights=sample_weight)
+            if self.family == "gaussian":
+                origins["y"] = np.average(y, axis=0, weights=sample_weight)
+        if concomitant is not None:
+            origins["gate"] = np.average(concomitant, axis=0, weights=sample_weight)
+        return origins
+
+    def _check_design(self, data: ColumnData, covariates: dict) -> None:
+        """Refuse collinear features (without ridge) and concomitant covariates (without
+        gating ridge), naming the columns."""
+        if self.ridge > 0 and (covariates["concomitant"] is None or self.gating_ridge > 0):
+            return
+        gram, gate_gram = data.gram()
+        if self.ridge == 0:
+            names = _column_names(
+                gram.shape[0] - self.fit_intercept, getattr(self, "feature_names_in_", None)
+            )
+            if self.fit_intercept:
+                names.append("(intercept)")
+            check_collinearity(
+                gram, names, "X", "set ridge > 0", intercept=bool(self.fit_intercept)
+            )
+        if gate_gram is not None and self.gating_ridge == 0:
+            names = _column_names(gate_gram.shape[0] - 1, covariates.get("names"))
+            names.append("(intercept)")
+            check_collinearity(
+                gate_gram, names, "concomitant", "set gating_ridge > 0", intercept=True
+            )
+
+    def _initial_labels(self, X, y, sample_weight, random_state) -> np.ndarray:
+        """Initial class labels: k-means on the standardised ``[X, y]``, or uniform."""
+        K = self.n_components
+        if self.init_params == "random":
+            return random_state.randint(K, size=X.shape[0])
+        columns = np.hstack([X, y])
+        spread = columns.std(axis=0)
+        columns = (columns - columns.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        return (
+            _SKLearnKMeans(n_clusters=K, n_init=1, random_state=random_state)
+            .fit(columns, sample_weight=sample_weight)
+            .labels_
+        )
+
+    def _initial_params(
+        self, model, data, X, y, sample_weight, covariates, origins, initial, random_state
+    ) -> StructuredParams:
+        """Starting parameters: an M-step on initial labels, then the user's values."""
+        if self._has_all_initial_values():
+            return self._apply_initial_values(model, None, initial, covariates, origins)
+        labels = self._initial_labels(X, y, sample_weight, random_state)
+        classes = np.arange(self.n_components)
+
+        def resp_of(start, rows):
+            return (labels[start : start + len(rows), None] == classes).astype(np.float64)
+
+        params = model.initialize(data.statistics(model, resp_of))
+        return self._apply_initial_values(model, params, initial, covariates, origins)
+
+    def _apply_initial_values(
+        self, model, params: StructuredParams | None, initial: dict, covariates: dict, origins
+    ) -> StructuredParams:
+        """``params`` (engine frame) with the user's starting values in their place."""
+        prior = None if params is None else params.prior
+        if "weights" in initial:
+            prior = self._initial_prior(model.prior, initial["weights"], covariates)
+        if params is None:
+            coef = intercept = scale = None
+        else:
+            coef, intercept, scale = self._components_to_public(params.components, origins)
+        coef = initial.get("coef", coef)
+        intercept = initial.get("intercept", intercept)
+        scale = initial.get("scale", scale)
+        if intercept is None:
+            intercept = np.zeros(coef.shape[:2])
+        components = self._components_to_engine(coef, intercept, scale, origins)
+        return StructuredParams(prior, components)
+
+    def _initial_prior(self, prior, weights: np.ndarray, covariates: dict):
+        K = self.n_components
+        if isinstance(prior, GroupWeights):
+            n_groups = prior.n_groups
+            if weights.ndim == 1:
+                weights = np.tile(weights, (n_groups, 1))
+            elif weights.shape[0] != n_groups:
+                raise ValueError(
+                    f"weights_init has {weights.shape[0]} rows but groups has {n_groups} "
+                    "distinct labels: give one row per group, in the order of the sorted "
+                    "labels, or one row for all."
+                )
+            sizes = np.bincount(covariates["groups"], minlength=n_groups)
+            return GroupParams(weights, sizes @ weights / sizes.sum())
+        if weights.ndim != 1:
+            raise ValueError(
+                f"weights_init of shape {weights.shape} has one row per group, but fit got no "
+                f"groups: give shape ({K},)."
+            )
+        if isinstance(prior, SoftmaxGating):
+            return prior.from_weights(weights)
+        return ClassWeights(weights)
+
+    # ------------------------------------------------------------------ frames
+    def _components_to_public(self, components: RegressionParams, origins: dict):
+        """Slopes (K, T, P), intercepts (K, T) and scales (K, T) in the data's frame."""
+        coef = components.coef
+        if self.fit_intercept:
+            slopes = coef[:, :, :-1]
+            intercept = coef[:, :, -1] + origins.get("y", 0.0)
+            if "x" in origins:
+                intercept = intercept - slopes @ origins["x"]
+        else:
+            slopes = coef
+            intercept = np.zeros(coef.shape[:2])
+        scale = None if components.variance is None else np.sqrt(components.variance)
+        return slopes, intercept, scale
+
+    def _components_to_engine(self, slopes, intercept, scale, origins) -> RegressionParams:
+        """Engine coefficients (K, T, P+1) from slopes, intercepts and scales."""
+        variance = None if scale is None else scale**2
+        if not self.fit_intercept:
+            return RegressionParams(np.array(slopes, dtype=np.float64), variance)
+        shifted = intercept - origins.get("y", 0.0)
+        if "x" in origins:
+            shifted = shifted + slopes @ origins["x"]
+        return RegressionParams(np.concatenate([slopes, shifted[:, :, None]], axis=2), variance)
+
+    def _public_view(self, params: StructuredParams, origins: dict, single: bool) -> dict:
+        """Fitted-attribute names and values for ``params`` in the engine frame."""
+        slopes, intercept, scale = self._components_to_public(params.components, origins)
+        view = {}
+        if single:
+            view["coef_"], view["intercept_"] = slopes[:, 0, :], intercept[:, 0]
+        else:
+            view["coef_"], view["intercept_"] = slopes, intercept
+        if scale is not None:
+            view["scale_"] = scale[:, 0] if single else scale
+        prior = params.prior
+        view["weights_"] = prior.population
+        if isinstance(prior, GroupParams):
+            view["group_weights_"] = prior.weights
+        if isinstance(prior, GatingParams):
+            gating_slopes = prior.coef[:, :-1]
+            view["gating_coef_"] = gating_slopes
+            view["gating_intercept_"] = prior.coef[:, -1] - gating_slopes @ origins["gate"]
+        return view
+
+    def _set_fitted(self, params, origins, single, kind, labels) -> None:
+        for name in ("scale_", "groups_", "group_weights_", "gating_coef_", "gating_intercept_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        for name, value in self._public_view(params, origins, single).items():
+            setattr(self, name, np.array(value, dtype=np.float64))
+        self.prior_ = kind
+        if labels is not None:
+            self.groups_ = labels
+
+    def _output_shape(self) -> tuple[int, ...]:
+        return self.coef_.shape[1:2] if self.coef_.ndim == 3 else ()
+
+    def _fitted_params(self, origins: dict, labels=None) -> StructuredParams:
+        """Engine parameters from the fitted attributes, in the frame of ``origins``; with
+        ``labels``, group weights for those labels (population weights for new ones)."""
+        coef = np.asarray(self.coef_, dtype=np.float64)
+        K = self.n_components
+        slopes = coef.reshape(K, -1, coef.shape[-1])
+        n_outputs = slopes.shape[1]
+        intercept = np.asarray(self.intercept_, dtype=np.float64).reshape(K, n_outputs)
+        scale = getattr(self, "scale_", None)
+        if scale is not None:
+            scale = np.asarray(scale, dtype=np.float64).reshape(K, n_outputs)
+        components = self._components_to_engine(slopes, intercept, scale, origins)
+        population = np.asarray(self.weights_, dtype=np.float64)
+        if self.prior_ == "groups":
+            table = np.asarray(self.group_weights_, dtype=np.float64)
+            if labels is not None:
+                codes = _encode_groups(labels, self.groups_)
+                table = np.vstack([table, population])[codes]
+            prior = GroupParams(table, population)
+        elif self.prior_ == "gating":
+            gating_slopes = np.asarray(self.gating_coef_, dtype=np.float64)
+            shift = origins.get("gate", np.zeros(gating_slopes.shape[1]))
+            gating_intercept = np.asarray(self.gating_intercept_) + gating_slopes @ shift
+            prior = GatingParams(
+                np.hstack([gating_slopes, gating_intercept[:, None]]), population
+            )
+        else:
+            prior = ClassWeights(population)
+        return StructuredParams(prior, components)
+
+    def _fitted_prior(self):
+        if self.prior_ == "groups":
+            return self._prior("groups", n_groups=len(self.groups_))
+        if self.prior_ == "gating":
+            return self._prior("gating", n_concomitant=self.gating_coef_.shape[1])
+        return self._prior("constant")
+
+    # ------------------------------------------------------------------ prediction
+    def _prepared(self, X, y=None, groups=None, concomitant=None):
+        check_is_fitted(self)
+        X = to_numpy(check_data(self, X, reset=False), np.float64)
+        n_samples = X.shape[0]
+        if y is not None:
+            shape = self._output_shape()
+            y, _ = self._check_target(y, n_samples, n_outputs=shape[0] if shape else 1)
+        covariates = self._check_covariates(groups, concomitant, n_samples, fitting=False)
+        model = self._model(self._fitted_prior())
+        return model, self._data(X, y, covariates), self._fitted_params({})
+
+    def predict_proba(self, X, y=None, *, groups=None, concomitant=None) -> np.ndarray:
+        r"""The probabilities of the classes, (n_samples, K).
+
+        With ``y``: the posterior, the notes' :math:`\gamma(c)`,
+        :math:`p(c_n = k \mid y_n, x_n, ID_n) \propto p(y_n \mid x_n, c_n = k)\,
+        p(c_n = k \mid ID_n)`. Without: the prior :math:`p(c_n = k \mid ID_n)` (or
+        :math:`p(c_n = k \mid w_n)`, or :math:`\pi_k`), the class probabilities before y is
+        seen.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+        groups : array-like of shape (n_samples,), default=None
+            Required when the model was fitted with groups; unseen groups get ``weights_``.
+        concomitant : array-like of shape (n_samples, n_covariates), default=None
+            Required when the model was fitted with concomitant covariates.
+        """
+        model, data, params = self._prepared(X, y, groups, concomitant)
+        if y is None:
+            return data.map_rows(lambda rows: np.exp(model.log_prior(rows, params)))
+        return data.map_rows(lambda rows: log_normalize(model.log_joint(rows, params))[0])
+
+    def predict(self, X, *, groups=None, concomitant=None, return_components: bool = False):
+        r"""The mixture mean :math:`E[y \mid x, ID] = \sum_k p(c = k \mid ID)\, \mu_k(x)`.
+
+        :math:`\mu_k(x)` is the mean of regression k: :math:`B_k \tilde x` (Gaussian),
+        :math:`\operatorname{sigm}(B_k \tilde x)` (logistic: the probability of 1),
+        :math:`e^{B_k \tilde x}` (Poisson).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        groups, concomitant : array-like, default=None
+            As for :meth:`predict_proba`.
+        return_components : bool, default=False
+            Also return every component's mean.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        component_means : ndarray of shape (n_samples, K) or (n_samples, K, n_outputs)
+            Only with ``return_components=True``.
+        """
+        model, data, params = self._prepared(X, None, groups, concomitant)
+
+        def both(rows):
+            means = model.family.mean(rows.design, params.components)
+            prior = np.exp(model.log_prior(rows, params))
+            return np.concatenate([means, prior[:, :, None]], axis=2)
+
+        stacked = data.map_rows(both)
+        components, prior = stacked[:, :, :-1], stacked[:, :, -1]
+        mean = np.einsum("nk,nkt->nt", prior, components)
+        if self.coef_.ndim == 2:
+            mean, components = mean[:, 0], components[:, :, 0]
+        return (mean, components) if return_components else mean
+
+    def log_likelihood(self, X, y, *, groups=None, concomitant=None) -> np.ndarray:
+        r"""Per row, :math:`\log p(y_n \mid x_n, ID_n) = \log \sum_k p(c_n = k \mid ID_n)\,
+        p(y_n \mid x_n, c_n = k)`; shape (n_samples,)."""
+        model, data, params = self._prepared(X, y, groups, concomitant)
+        return data.map_rows(lambda rows: model.log_likelihood(rows, params))
+
+    def score(self, X, y, sample_weight=None, *, groups=None, concomitant=None) -> float:
+        """The mean log-likelihood per sample (weighted by ``sample_weight``).
+
+        On the training data it equals ``lower_bound_`` (without ridge). For the
+        :math:`R^2` of the mixture mean use ``sklearn.metrics.r2_score(y, predict(X))``.
+        """
+        log_lik = self.log_likelihood(X, y, groups=groups, concomitant=concomitant)
+        if sample_weight is None:
+            return float(log_lik.mean())
+        weights = check_sample_weight(sample_weight, log_lik[:, None])
+        return float(np.average(log_lik, weights=to_numpy(weights, np.float64)))
+
+    def _n_parameters(self) -> int:
+        check_is_fitted(self)
+        return self._model(self._fitted_prior()).n_parameters(self._fitted_params({}))
+
+    def bic(self, X, y, *, groups=None, concomitant=None) -> float:
+        r"""Bayesian information criterion :math:`-2 \log L + p \log n` (lower is better)."""
+        log_lik = self.log_likelihood(X, y, groups=groups, concomitant=concomitant)
+        return float(-2.0 * log_lik.sum() + self._n_parameters() * np.log(len(log_lik)))
+
+    def aic(self, X, y, *, groups=None, concomitant=None) -> float:
+        r"""Akaike information criterion :math:`-2 \log L + 2p` (lower is better)."""
+        log_lik = self.log_likelihood(X, y, groups=groups, concomitant=concomitant)
+        return float(-2.0 * log_lik.sum() + 2.0 * self._n_parameters())
+
+    def sample(self, X, *, groups=None, concomitant=None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw y for the rows ``X``: a class from the prior, then y from its regression.
+
+        Random numbers come from ``random_state``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        classes : ndarray of int of shape (n_samples,)
+        """
+        model, data, params = self._prepared(X, None, groups, concomitant)
+        rng = check_random_state(self.random_state)
+        prior = data.map_rows(lambda rows: np.exp(model.log_prior(rows, params)))
+        cumulative = np.cumsum(prior, axis=1)
+        draws = rng.uniform(size=(prior.shape[0], 1)) * cumulative[:, -1:]
+        classes = np.minimum((cumulative < draws).sum(axis=1), self.n_components - 1)
+        design = data.map_rows(lambda rows: rows.design)
+        y = model.family.sample(design, classes, params.components, rng)
+        return (y[:, 0] if self.coef_.ndim == 2 else y), classes
+
+
+def _final_bound(result: EMResult) -> float:
+    return result.lower_bounds[-1] if result.lower_bounds else result.initial_lower_bound
+
+
+def _output_shape(y: np.ndarray, single: bool) -> tuple[int, ...]:
+    return () if single else (y.shape[1],)
+
+
+def _prior_kind(covariates: dict) -> str:
+    if covariates["groups"] is not None:
+        return "groups"
+    if covariates["concomitant"] is not None:
+        return "gating"
+    return "constant"
+
+
+def _column_names(n_columns: int, names) -> list[str]:
+    if names is None:
+        return [str(j) for j in range(n_columns)]
+    return [f"{j} ({names[j]!r})" for j in range(n_columns)]
+
+
+def _is_missing(value) -> bool:
+    """None, NaN, NaT or pandas' NA (whose truth value is ambiguous)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return True
+
+
+def _check_groups(groups, n_samples: int) -> np.ndarray:
+    """Group labels as a 1-D array of numbers or strings; a missing one is an error naming
+    the row."""
+    labels = np.asarray(groups)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"groups must be 1-D (one ID per row), got shape {labels.shape}.")
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"groups has {labels.shape[0]} entries but X has {n_samples} rows: give one group "
+            "ID per row."
+        )
+    if labels.dtype.kind in "fcO":
+        if labels.dtype.kind == "O":
+            missing = np.flatnonzero([_is_missing(value) for value in labels])
+        else:
+            missing = np.flatnonzero(np.isnan(labels))
+        if missing.size:
+            row = int(missing[0])
+            raise ValueError(
+                f"groups has a missing value ({labels[row]!r}) at row {row} (first of "
+                f"{missing.size}): every row needs a group ID. Drop these rows or give them "
+                "a group of their own."
+            )
+    if labels.dtype.kind == "O":
+        kinds = {isinstance(value, str) for value in labels}
+        if len(kinds) > 1:
+            raise ValueError("groups mixes strings and other values: use one kind of ID.")
+        labels = labels.astype(str).astype(object) if kinds == {True} else np.array(
+            labels.tolist()
+        )
+    return labels
+
+
+def _encode_groups(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Codes of ``labels`` among the sorted ``known`` labels, -1 for the unknown."""
+    codes = np.full(labels.shape[0], -1, dtype=np.intp)
+    known = np.asarray(known)
+    numeric = {labels.dtype.kind in "biuf", known.dtype.kind in "biuf"}
+    if len(numeric) > 1 or known.size == 0:
+        return codes
+    position = np.clip(np.searchsorted(known, labels), 0, known.size - 1)
+    found = known[position] == labels
+    codes[found] = position[found]
+    return codes
+
+
+def _check_concomitant(concomitant, n_samples: int) -> np.ndarray:
+    """Concomitant covariates as a float64 (n, Q) array; errors name row and column."""
+    names = getattr(concomitant, "columns", None)
+    try:
+        array = check_array(
+            concomitant, ensure_2d=False, dtype=np.float64, ensure_all_finite=False,
+            input_name="concomitant", ensure_min_samples=0,
+        )
+    except (TypeError, ValueError) as error:
+        if "could not convert" in str(error) or "argument must be" in str(error):
+            raise _locate_non_numeric(concomitant, "concomitant", error) from error
+        raise
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValueError(f"concomitant must be 1-D or 2-D, got shape {array.shape}.")
+    if array.shape[0] != n_samples:
+        raise ValueError(
+            f"concomitant has {array.shape[0]} rows but X has {n_samples}: give the "
+            "covariates of every row."
+        )
+    check_finite(array, "concomitant", None if names is None else [str(n) for n in names])
+    return array
+
+
+def _checked_shape(value, name: str, shape: tuple) -> np.ndarray:
+    array = check_array(
+        value, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name=name,
+        ensure_min_samples=0,
+    )
+    if array.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape {shape}, but got {array.shape}."
+        )
+    return array

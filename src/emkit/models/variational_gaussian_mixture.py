@@ -61,7 +61,7 @@ class VariationalGaussianMixture(BaseMixture):
     * ``lower_bound_`` is the complete ELBO per sample of the returned posterior, with the
       E-step at that posterior; scikit-learn reports the total, one E-step earlier, without
       its constant terms (the relation is in ``docs/variational_gaussian_mixture.md``);
-    * ``tol`` applies to the change of the ELBO per sample;
+    * ``tol`` applies to the change of the ELBO per sample (default 1e-5);
     * a decrease of the ELBO, which VBEM never produces, is reported (``monotonic``);
     * ``sample_weight`` in :meth:`fit` (an integer weight equals repeating the row; the
       default priors are then the weighted mean and covariance);
@@ -76,8 +76,11 @@ class VariationalGaussianMixture(BaseMixture):
         Structure of the precisions' posterior: a general Wishart per component, one shared
         by all components, or a Wishart whose scale matrix is diagonal or a multiple of the
         identity (as scikit-learn).
-    tol : float, default=1e-3
+    tol : float, default=1e-5
         Convergence threshold on the change of the ELBO per sample between two iterations.
+        scikit-learn's ``tol`` (default 1e-3) applies to the total bound, i.e. to the
+        change per sample times N; components merge and empty slowly, so a per-sample 1e-3
+        would stop while a cluster is still split.
     reg_covar : float, default=1e-6
         Non-negative :math:`\epsilon` added to the diagonal of each component's scatter
         :math:`S_k`, as scikit-learn. It makes the M-step slightly suboptimal; the
@@ -207,7 +210,7 @@ degrees_of_freedom_prior_, covariance_prior_
         n_components: int = 1,
         *,
         covariance_type: str = "full",
-        tol: float = 1e-3,
+        tol: float = 1e-5,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
         n_init: int = 1,
@@ -250,6 +253,20 @@ degrees_of_freedom_prior_, covariance_prior_
         self.callbacks = callbacks
         self.monotonic = monotonic
         self.resp_init = resp_init
+
+    @property
+    def partial_fit(self):
+        """Not available (``hasattr`` is false): online EM folds in each mini-batch's
+        statistics normalised per sample, while the variational posterior needs them at the
+        scale of the whole data set. Use :meth:`fit`, or :meth:`fit_chunks` with
+        ``update='batch'`` or ``'incremental'`` (incremental VBEM, whose ELBO never
+        decreases)."""
+        raise AttributeError(
+            "VariationalGaussianMixture has no partial_fit: online EM normalises each "
+            "mini-batch's statistics per sample, and the variational posterior needs them at "
+            "the scale of the whole data set. Use fit, or fit_chunks with update='batch' or "
+            "'incremental'."
+        )
 
     # ------------------------------------------------------------------ BaseMixture hooks
     def _family(self) -> Gaussian:
