@@ -7,10 +7,15 @@ alternating the two), their ratio, and the difference of the ELBO per sample of 
 final posteriors, both evaluated by emkit (a warm start with ``max_iter=0`` evaluates a
 posterior: one E-step and the bound).
 
+``--threads T`` limits BLAS to T threads for both and gives emkit ``n_jobs=T``: on a shared
+or busy machine, ``--threads 1`` is the reproducible comparison (oversubscribed BLAS threads
+slow scikit-learn's many small products far more than emkit's few large ones).
+
 Usage::
 
-    python benchmarks/bench_variational_gaussian_mixture.py            # the full table
-    python benchmarks/bench_variational_gaussian_mixture.py --quick    # small sizes, a smoke run
+    python benchmarks/bench_variational_gaussian_mixture.py              # the full table
+    python benchmarks/bench_variational_gaussian_mixture.py --threads 1  # one core each
+    python benchmarks/bench_variational_gaussian_mixture.py --quick      # a smoke run
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
+from threadpoolctl import threadpool_limits
 
 from emkit import VariationalGaussianMixture
 
@@ -81,7 +87,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer iterations")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads and n_jobs")
     args = parser.parse_args()
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        run(args)
+
+
+def run(args) -> None:
     cases = QUICK_CASES if args.quick else CASES
     iterations = 10 if args.quick else args.iterations
     header = (
@@ -98,7 +110,7 @@ def main() -> None:
         for _ in range(args.repeats):
             theirs = FixedStart(resp_init=resp, **options)
             times["sklearn"].append(fit_once(theirs, X) / iterations)
-            ours = VariationalGaussianMixture(resp_init=resp, **options)
+            ours = VariationalGaussianMixture(resp_init=resp, n_jobs=args.threads, **options)
             times["emkit"].append(fit_once(ours, X) / iterations)
         sk_time = statistics.median(times["sklearn"])
         em_time = statistics.median(times["emkit"])

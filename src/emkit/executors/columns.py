@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 
@@ -42,15 +41,12 @@ class Expectation:
     ----------
     stats : Statistics
         The summed statistics.
-    params : object
-        The parameters the responsibilities (and the statistics) were computed at.
     revisit : callable
         ``revisit(trial, **parts)``: statistics at the parameters ``trial`` with the
         responsibilities of this E-step (see :meth:`ColumnData.revisit`).
     """
 
     stats: Statistics
-    params: Any
     revisit: Callable[..., Statistics]
 
 
@@ -159,9 +155,9 @@ class ColumnData:
         Returns
         -------
         PassResult
-            Its ``stats`` is an :class:`Expectation` (statistics, ``params`` and the way to
-            revisit the data with these responsibilities); its ``log_likelihood`` the mean
-            log-likelihood per sample.
+            Its ``stats`` is an :class:`Expectation` (the statistics, and the way to revisit
+            the data with the responsibilities at ``params``); its ``log_likelihood`` the
+            mean log-likelihood per sample.
         """
         totals = [0.0, 0.0]
 
@@ -177,7 +173,7 @@ class ColumnData:
         def revisit(trial, **parts) -> Statistics:
             return self.revisit(model, params, trial, **parts)
 
-        return PassResult(Expectation(stats, params, revisit), totals[0] / totals[1], totals[1])
+        return PassResult(Expectation(stats, revisit), totals[0] / totals[1], totals[1])
 
     def revisit(self, model, params, trial, **parts) -> Statistics:
         """Statistics at ``trial`` with the responsibilities at ``params``.

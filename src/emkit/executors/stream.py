@@ -19,7 +19,10 @@ import numpy as np
 from emkit._backend import Array, as_backend, is_torch, log_normalize, namespace, to_numpy
 from emkit.executors._chunked import ChunkedData, ordered_map
 
-__all__ = ["Stream"]
+__all__ = ["ARRAY_CHUNK_ROWS", "Stream"]
+
+#: Rows per slice when a stream reads an array (a memmap) without a given chunk size.
+ARRAY_CHUNK_ROWS = 65536
 
 Chunk = Any
 
@@ -44,8 +47,8 @@ class Stream(ChunkedData):
     transform : callable or None
         Applied to each ``(rows, sample_weight)`` pair as read (validation, say); returns
         such a pair.
-    chunk_size : int
-        Rows per slice of an array ``source``.
+    chunk_size : int or None
+        Rows per slice of an array ``source`` (``None``: :data:`ARRAY_CHUNK_ROWS`).
     """
 
     def __init__(
@@ -56,13 +59,13 @@ class Stream(ChunkedData):
         n_jobs: int | None = None,
         transform: Callable[[tuple[Array, Array | None]], tuple[Array, Array | None]]
         | None = None,
-        chunk_size: int = 65536,
+        chunk_size: int | None = None,
     ) -> None:
         self.source = source
         self.origin = None if origin is None else np.asarray(origin, dtype=np.float64)
         self.n_jobs = n_jobs
         self.transform = transform
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size or ARRAY_CHUNK_ROWS
         self._used = False
 
     @property

@@ -230,13 +230,24 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
             log-likelihood at the parameters before the step) and ``lower_bounds_`` (that
             of every step of the stream).
         """
-        fitted = hasattr(self, "lower_bound_")
-        X = check_data(self, X, reset=not fitted)
+        X = self._validate_batch(X, reset=not hasattr(self, "lower_bound_"))
         sample_weight = check_sample_weight(sample_weight, X)
-        if not fitted:
-            check_n_samples(X, self.n_components)
         self._online_step(X, sample_weight)
         return self
+
+    def _validate_batch(self, X, *, reset: bool) -> Array:
+        """A mini-batch or chunk as the engine sees it (estimators that encode their input
+        before :meth:`fit` do the same here)."""
+        return check_data(self, X, reset=reset)
+
+    def _starting_params(self, model, X, sample_weight, origin, random_state, from_fitted):
+        """The fitted parameters (``from_fitted``), or ``init_params`` applied to ``X``."""
+        if from_fitted:
+            return self._fitted_params(origin)
+        check_n_samples(X, self.n_components)
+        self._check_initial_values(X.shape[1])
+        data = self._data(X, sample_weight, origin)
+        return self._initial_params(model, data, X, sample_weight, origin, random_state)
 
     def _online_state(self, X: Array, sample_weight: Array | None):
         """The stream's state and current parameters, starting a stream if none runs."""
@@ -246,12 +257,8 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
             return state, self._fitted_params(state.origin)
         random_state = check_random_state(self.random_state)
         origin = self._origin(X, sample_weight)
-        if hasattr(self, "lower_bound_"):
-            params = self._fitted_params(origin)
-        else:
-            self._check_initial_values(X.shape[1])
-            data = self._data(X, sample_weight, origin)
-            params = self._initial_params(model, data, X, sample_weight, origin, random_state)
+        params = self._starting_params(model, X, sample_weight, origin, random_state,
+                                       hasattr(self, "lower_bound_"))
         state = OnlineEM(
             model, float(getattr(self, "learning_decay", 0.7)),
             float(getattr(self, "learning_offset", 10.0)), origin=origin,
@@ -315,7 +322,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         if not isinstance(n_passes, Integral) or n_passes < 1:
             raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}")
         self._validate_params()
-        stream = Stream(chunks, chunk_size=self.chunk_size or 65536)
+        stream = Stream(chunks, chunk_size=self.chunk_size)
         if update == "online":
             for _ in range(n_passes):
                 for rows, weights in stream.read():
@@ -333,7 +340,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "converged_")
 
         def validated(pair, reset=False):
-            rows = check_data(self, pair[0], reset=reset)
+            rows = self._validate_batch(pair[0], reset=reset)
             return rows, check_sample_weight(pair[1], rows)
 
         X, sample_weight = validated(next(stream.read()), reset=not warm)
@@ -341,13 +348,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         strategy = self._strategy()
         origin = self._origin(X, sample_weight)
         model = self._model()
-        if warm:
-            params = self._fitted_params(origin)
-        else:
-            check_n_samples(X, self.n_components)
-            self._check_initial_values(X.shape[1])
-            head = self._data(X, sample_weight, origin)
-            params = self._initial_params(model, head, X, sample_weight, origin, random_state)
+        params = self._starting_params(model, X, sample_weight, origin, random_state, warm)
         data = Stream(stream.source, origin=origin, n_jobs=self.n_jobs, transform=validated,
                       chunk_size=stream.chunk_size)
         options = dict(

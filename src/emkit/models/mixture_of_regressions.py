@@ -429,7 +429,7 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
     weights_init : array-like, default=None
         Starting class weights: shape (K,), or (G, K) with ``groups`` (one row per group,
         in the order of the sorted group labels, ``groups_``). With ``concomitant``, the
-        gating starts with these weights for every row (intercepts only).
+        gating starts with these (positive) weights for every row (intercepts only).
     coef_init : array-like of shape (K, n_features) or (K, n_outputs, n_features), default=None
         Starting slopes (the second shape for a 2-D ``y``).
     intercept_init : array-like of shape (K,) or (K, n_outputs), default=None
@@ -832,10 +832,16 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
             sample_weight = to_numpy(check_sample_weight(sample_weight, X), np.float64)
         covariates = self._check_covariates(groups, concomitant, n_samples, fitting=True)
         kind = _prior_kind(covariates)
-        if warm and (kind != self.prior_ or self._output_shape() != _output_shape(y, single)):
+        if warm and (
+            kind != self.prior_
+            or self._output_shape() != _output_shape(y, single)
+            or (kind == "gating"
+                and covariates["concomitant"].shape[1] != self.gating_coef_.shape[1])
+        ):
             raise ValueError(
                 "warm_start=True needs the same kind of data as the last fit: the same "
-                "class prior (groups, concomitant or neither) and the same shape of y."
+                "class prior (groups, concomitant or neither), the same shape of y and the "
+                "same number of concomitant covariates."
             )
         initial = self._check_initial_values(n_features, y.shape[1], single)
         callbacks = self._callbacks()
@@ -1001,6 +1007,11 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
                 f"groups: give shape ({K},)."
             )
         if isinstance(prior, SoftmaxGating):
+            if (weights <= 0).any():
+                raise ValueError(
+                    "With concomitant covariates, 'weights_init' must be positive: a softmax "
+                    "gating gives every class a positive probability."
+                )
             return prior.from_weights(weights)
         return ClassWeights(weights)
 
