@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import make_blobs, starting_values
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 
+from conftest import make_blobs, starting_values
 from emkit import GaussianMixture
 from emkit._backend import log_normalize
 from emkit.distributions.gaussian import Gaussian, GaussianStatistics

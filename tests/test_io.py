@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -191,7 +192,7 @@ def test_existing_file_is_kept_unless_overwrite(fitted, tmp_path):
 
 def test_failed_save_leaves_nothing_behind(recorder_class, tmp_path):
     model = recorder_class().fit()
-    model.bad_ = {"not": "saveable"}
+    model.bad_ = object()
     with pytest.raises(TypeError, match="bad_"):
         save(model, tmp_path / "r.emkit")
     assert os.listdir(tmp_path) == []
@@ -413,3 +414,19 @@ def test_array_and_nested_list_parameters(tmp_path):
     assert loaded.weights_init.dtype == np.float64
     np.testing.assert_array_equal(loaded.weights_init, [0.25, 0.75])
     np.testing.assert_array_equal(loaded.means_, model.means_)
+
+
+def test_plain_dictionary_parameters_round_trip(tmp_path):
+    from emkit.models.mixture_model import MixtureModel
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.poisson(3.0, 200), rng.normal(size=200)]).astype(float)
+    families = {"poisson": [0], "gaussian": [1]}
+    model = MixtureModel(families=families, n_components=2, random_state=0).fit(X)
+    path = tmp_path / "model.emkit"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.save(path)
+    loaded = load(path)
+    assert loaded.get_params()["families"] == families
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

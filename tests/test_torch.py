@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import make_blobs, starting_values
 from numpy.testing import assert_allclose
 
+from conftest import make_blobs, starting_values
 from emkit import GaussianMixture
 
 torch = pytest.importorskip("torch")

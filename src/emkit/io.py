@@ -115,6 +115,29 @@ def _is_number_list(value) -> bool:
     )
 
 
+def _is_plain(value) -> bool:
+    """Whether ``value`` is plain data: None, bool, str, a real number, or lists and
+    string-keyed dictionaries of plain data (a column specification, say)."""
+    if value is None or isinstance(value, bool | str) or _is_real(value):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain(item) for key, item in value.items())
+    return False
+
+
+def _plain(value):
+    """A JSON-encodable copy of plain data (tuples become lists)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str):
+        return value
+    return _json_number(value)
+
+
 def _json_number(value):
     """A JSON-encodable copy of a real number, boolean or nested list of them (same values)."""
     if isinstance(value, list | tuple):
@@ -167,6 +190,8 @@ class _Encoder:
                     entry = self._array(key, np.asarray(value), "array")
                     return {**entry, "kind": container}
             return {"kind": container, "value": _json_number(value)}
+        if isinstance(value, dict) and _is_plain(value):
+            return {"kind": "mapping", "value": _plain(value)}
         raise TypeError(f"{key} of type {type(value).__name__} cannot be saved")
 
 
@@ -445,6 +470,11 @@ def _decode(path: Path, key: str, entry, arrays: dict[str, np.ndarray]):
             if not isinstance(values, list) or not _is_number_list(values):
                 raise ValueError(f"{path} is damaged: invalid list for {key}")
         return tuple(values) if kind == "tuple" else values
+    if kind == "mapping":
+        value = entry.get("value")
+        if not isinstance(value, dict) or not _is_plain(value):
+            raise ValueError(f"{path} is damaged: invalid mapping for {key}")
+        return value
     if kind == "array":
         return _member(path, key, entry, arrays)
     if kind == "scalar":

@@ -93,7 +93,7 @@ class StudentTStatistics(Statistics):
     sum_x: Array
     sum_xx: Array
     dof_sum: Array
-    shift: Array = reference()  # noqa: RUF009 - a dataclass field, not a shared default
+    shift: Array = reference()
 
     def _weighted(self) -> GaussianStatistics:
         return GaussianStatistics(self.weight_sum, self.sum_x, self.sum_xx, self.shift)
