@@ -6,17 +6,17 @@ log-likelihood :math:`\log p(x_n) = \operatorname{logsumexp}_k a_{nk}` and the p
 :math:`\gamma_{nk} = e^{a_{nk} - \log p(x_n)}`, then hands the statistics a distribution
 :math:`q_{nk}` of its own:
 
-========================  ==============================================================
-``'em'`` (:class:`Exact`)  :math:`q_{nk} = \gamma_{nk}`, the exact E-step.
-``'hard'`` (:class:`Hard`)  classification EM (CEM): :math:`q_{nk} = [k = \arg\max_j a_{nj}]`.
-``'stochastic'``           stochastic EM (SEM): one class drawn per row,
-                           :math:`z_n \sim \gamma_{n\cdot}`, :math:`q_{nk} = [k = z_n]`.
-``'monte-carlo'``          Monte Carlo EM (MCEM): the average of :math:`m_t` such draws,
-                           :math:`q_{nk} = c_{nk} / m_t`, :math:`c_{n\cdot} \sim
-                           \operatorname{Multinomial}(m_t, \gamma_{n\cdot})`.
-``'annealed'``             deterministic annealing: :math:`q_{nk} \propto e^{\beta_t a_{nk}}`
-                           with :math:`\beta_t \uparrow 1`, then exact EM.
-========================  ==============================================================
+============================  ==============================================================
+``'em'`` (:class:`Exact`)     :math:`q_{nk} = \gamma_{nk}`, the exact E-step.
+``'hard'`` (:class:`Hard`)    classification EM (CEM): :math:`q_{nk} = [k = \arg\max_j a_{nj}]`.
+``'stochastic'``              stochastic EM (SEM): one class drawn per row,
+                              :math:`z_n \sim \gamma_{n\cdot}`, :math:`q_{nk} = [k = z_n]`.
+``'monte-carlo'``             Monte Carlo EM (MCEM): the average of :math:`m_t` such draws,
+                              :math:`q_{nk} = c_{nk} / m_t`, :math:`c_{n\cdot} \sim
+                              \operatorname{Multinomial}(m_t, \gamma_{n\cdot})`.
+``'annealed'``                deterministic annealing: :math:`q_{nk} \propto e^{\beta_t a_{nk}}`
+                              with :math:`\beta_t \uparrow 1`, then exact EM.
+============================  ==============================================================
 
 The notes' decomposition :math:`\log p(X \mid \theta) = \mathcal L(q, \theta) +
 \mathrm{KL}(q \,\|\, p(Z \mid X, \theta))` says what each one guarantees. Exact EM sets the
