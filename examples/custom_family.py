@@ -20,7 +20,8 @@ Implementing the protocol of :mod:`emkit.distributions._base` — ``prepare``, `
 ``log_prob``, ``statistics``, ``maximize`` and a few small methods — is all it takes; the
 engine then gives the family every E-step strategy, generalized and conditional M-steps,
 online and incremental EM, chunks, threads and PyTorch tensors. The optional methods of
-:mod:`emkit.em.extensions` (Q, coordinates, a partial M-step, ECM blocks) open the rest,
+:class:`emkit.distributions.ComponentFamily` (Q, coordinates, a partial M-step, ECM blocks)
+open the rest,
 and :func:`emkit.diagnostics.check_family` checks them all.
 
 Run ``python examples/custom_family.py``.

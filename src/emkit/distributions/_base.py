@@ -78,6 +78,22 @@ class ComponentFamily(Protocol):
     ``features(X, prepared)`` (whatever the chunk is reduced to, computed once),
     ``log_prob(features, prepared)`` and, with the responsibilities,
     ``statistics(features, resp)``.
+
+    A family may offer more, and gets more of the engine for it (the engine looks these up
+    with ``getattr``):
+
+    ``expected_log_likelihood(params, stats) -> float``
+        :math:`Q(\\theta) = \\sum_n \\sum_k q_{nk} \\log p(x_n \\mid z_n = k, \\theta_k)`
+        from the statistics alone: needed by generalized and conditional M-steps (the engine
+        checks that Q does not decrease), incremental EM (its free energy), the ELBO
+        diagnostics and :func:`emkit.diagnostics.check_family`.
+    ``pack(params) -> ndarray`` and ``unpack(vector, like) -> params``
+        The parameters as one vector of unconstrained coordinates (log-variances, say) and
+        back: the generic generalized M-step climbs Q in them.
+    ``improve(params, stats) -> params``
+        A partial M-step (a few Newton steps, say) that increases Q.
+    ``conditional_blocks`` (tuple of str) and ``conditional_maximize(params, stats, block)``
+        The blocks of an ECM step, each maximising Q over its parameters given the others.
     """
 
     def prepare(self, params: Any, like: Array, bias: np.ndarray | None = None) -> Any:

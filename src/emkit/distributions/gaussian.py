@@ -46,10 +46,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from scipy import linalg
 from scipy.linalg import lapack
 
 from emkit._backend import Array, as_backend, device_of, namespace
@@ -155,6 +154,8 @@ class ResidualChunk:
     residuals: Array
     means: Array
 
+
+_TINY = 10 * np.finfo(np.float64).eps
 
 #: Largest squared distance (in standard deviations) from the data's centre to a component
 #: for which the expanded E-step is used: it then loses at most 3 of the dtype's digits.
@@ -427,23 +428,17 @@ class Gaussian:
         share = stats.resp_sum / stats.resp_sum.sum()
         return float(share @ loss.reshape(len(share), -1).sum(axis=1))
 
-    def from_precisions(
-        self, means: np.ndarray, precisions: np.ndarray
-    ) -> GaussianParams:
-        """Parameters from means and precision matrices (user-supplied starting values)."""
+    def from_precisions(self, means: np.ndarray, precisions: np.ndarray) -> GaussianParams:
+        r"""Parameters from means and precision matrices (user-given starting values).
+
+        The factors are upper triangular, :math:`U U^\top = \Sigma^{-1}`, as the M-step's.
+        """
         kind = self.covariance_type
         if kind in ("full", "tied"):
             batch = precisions[None] if kind == "tied" else precisions
-            factors = np.empty_like(batch)
-            covariances = np.empty_like(batch)
-            for k, precision in enumerate(batch):
-                try:
-                    factors[k] = linalg.cholesky(precision, lower=True)
-                except linalg.LinAlgError:
-                    raise ValueError(
-                        f"precisions_init[{k}] is not symmetric positive definite."
-                    ) from None
-                covariances[k] = linalg.cho_solve((factors[k], True), np.eye(len(precision)))
+            factors = _upper_factors(batch)
+            inverses = np.linalg.inv(factors)
+            covariances = inverses.transpose(0, 2, 1) @ inverses
             if kind == "tied":
                 factors, covariances = factors[0], covariances[0]
             return GaussianParams(means, covariances, factors)
@@ -471,6 +466,110 @@ class Gaussian:
         else:
             cov[component] = (second - mean @ mean) / len(mean) + self.reg_covar
         return GaussianParams(means, cov, _precision_cholesky(cov, kind))
+
+
+    # ------------------------------------------------------------------ beyond exact EM
+    #: The ECM blocks: the means given the covariances, then the covariances given the means.
+    conditional_blocks: ClassVar[tuple[str, ...]] = ("means", "covariances")
+
+    def expected_log_likelihood(self, params: GaussianParams, stats: GaussianStatistics) -> float:
+        r"""Q from float64 statistics, moved about the means (:math:`Q'_k`):
+        :math:`Q(\theta) = \sum_k [N_k(\log|U_k| - \tfrac D2 \log 2\pi)
+        - \tfrac12 \operatorname{tr}(U_k^\top Q'_k U_k)]` (a diagonal for ``'diag'``, a
+        trace for ``'spherical'``)."""
+        about = stats.about(params.means)
+        factors = params.precisions_cholesky
+        n_features = params.means.shape[1]
+        kind = self.covariance_type
+        if kind == "full":
+            log_det = np.log(np.diagonal(factors, axis1=1, axis2=2)).sum(axis=1)
+            quadratic = np.einsum("kil,kij,kjl->k", factors, about.sum_xx, factors)
+        elif kind == "tied":
+            log_det = np.log(np.diag(factors)).sum()
+            quadratic = np.einsum("il,kij,jl->k", factors, about.sum_xx, factors)
+        elif kind == "diag":
+            log_det = np.log(factors).sum(axis=1)
+            quadratic = (factors**2 * about.sum_xx).sum(axis=1)
+        else:
+            log_det = n_features * np.log(factors)
+            quadratic = factors**2 * about.sum_xx
+        constant = log_det - 0.5 * n_features * np.log(2 * np.pi)
+        return float((about.resp_sum * constant).sum() - 0.5 * quadratic.sum())
+
+    def pack(self, params: GaussianParams) -> np.ndarray:
+        r"""Means, then the precision factors: for ``'full'`` and ``'tied'`` the log-diagonal
+        and upper off-diagonal entries of the upper-triangular :math:`U_k` with
+        :math:`U_k U_k^\top = \Sigma_k^{-1}` (the one the M-step gives, whatever factor
+        ``params`` holds); log-entries for ``'diag'`` and ``'spherical'``."""
+        factors = params.precisions_cholesky
+        kind = self.covariance_type
+        if kind in ("full", "tied"):
+            batch = factors if kind == "full" else factors[None]
+            batch = _upper_factors(batch @ batch.transpose(0, 2, 1))
+            rows, cols = np.triu_indices(batch.shape[1], 1)
+            parts = [np.log(np.diagonal(batch, axis1=1, axis2=2)), batch[:, rows, cols]]
+            coordinates = np.concatenate([part.ravel() for part in parts])
+        else:
+            coordinates = np.log(factors).ravel()
+        return np.concatenate([params.means.ravel(), coordinates])
+
+    def unpack(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
+        """Parameters from :func:`pack`'s coordinates, shaped as ``like``."""
+        n_components, n_features = like.means.shape
+        split = n_components * n_features
+        means = vector[:split].reshape(n_components, n_features)
+        rest = vector[split:]
+        kind = self.covariance_type
+        if kind in ("full", "tied"):
+            count = n_components if kind == "full" else 1
+            rows, cols = np.triu_indices(n_features, 1)
+            diagonal = np.exp(rest[: count * n_features]).reshape(count, n_features)
+            factors = np.zeros((count, n_features, n_features))
+            factors[:, np.arange(n_features), np.arange(n_features)] = diagonal
+            factors[:, rows, cols] = rest[count * n_features :].reshape(count, len(rows))
+            inverses = np.linalg.inv(factors)
+            covariances = inverses.transpose(0, 2, 1) @ inverses
+            if kind == "tied":
+                factors, covariances = factors[0], covariances[0]
+        else:
+            factors = np.exp(rest).reshape(like.precisions_cholesky.shape)
+            covariances = 1.0 / factors**2
+        return GaussianParams(means, covariances, factors)
+
+    def conditional_maximize(
+        self, params: GaussianParams, stats: GaussianStatistics, block: str
+    ) -> GaussianParams:
+        r"""One conditional maximisation of Q.
+
+        ``'means'``: :math:`\mu_k = c_k + S_k/N_k` whatever the covariances (Q is a concave
+        quadratic in :math:`\mu_k` with that maximiser for every :math:`\Sigma_k`);
+        ``'covariances'``: :math:`\Sigma_k = Q'_k/N_k + \epsilon I` about the current means
+        (``'tied'``: :math:`\sum_k Q'_k / \sum_k N_k + \epsilon I`).
+        """
+        if block == "means":
+            nk = stats.resp_sum + _TINY
+            means = stats.shift + stats.sum_x / nk[:, None]
+            return GaussianParams(means, params.covariances, params.precisions_cholesky)
+        if block != "covariances":
+            raise ValueError(
+                f"unknown block {block!r}; expected one of {self.conditional_blocks}"
+            )
+        about = stats.about(params.means)
+        nk = about.resp_sum + _TINY
+        n_features = params.means.shape[1]
+        eps = self.reg_covar
+        kind = self.covariance_type
+        if kind == "full":
+            cov = about.sum_xx / nk[:, None, None] + eps * np.eye(n_features)
+            cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+        elif kind == "tied":
+            cov = about.sum_xx.sum(axis=0) / nk.sum() + eps * np.eye(n_features)
+            cov = 0.5 * (cov + cov.T)
+        elif kind == "diag":
+            cov = about.sum_xx / nk[:, None] + eps
+        else:
+            cov = about.sum_xx / (nk * n_features) + eps
+        return GaussianParams(params.means, cov, _precision_cholesky(cov, kind))
 
     # ------------------------------------------------------------------ the rest
     def n_parameters(self, params: GaussianParams) -> int:
@@ -530,3 +629,10 @@ def _unpack_triangle(packed: Array, n_features: int) -> Array:
     xp = namespace(packed)
     gather = as_backend(index.reshape(-1), packed, dtype=_int(packed))
     return xp.reshape(xp.take(packed, gather, axis=1), (packed.shape[0], n_features, n_features))
+
+
+def _upper_factors(precisions: np.ndarray) -> np.ndarray:
+    r"""Upper-triangular :math:`U` with :math:`U U^\top = P`, positive diagonal: with
+    :math:`J` the reversal, :math:`U = J \operatorname{chol}(J P J) J`."""
+    flipped = np.linalg.cholesky(precisions[:, ::-1, ::-1])
+    return flipped[:, ::-1, ::-1]

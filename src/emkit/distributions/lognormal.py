@@ -98,10 +98,8 @@ class LogNormal:
 
     def expected_log_likelihood(self, params: GaussianParams, stats: LogNormalStatistics) -> float:
         r"""The Gaussian Q of the logs minus :math:`\sum_{nk} \gamma_{nk} \sum_d \log x_{nd}`."""
-        from emkit.em.extensions import family_method
-
-        gaussian = family_method(self.gaussian, "expected_log_likelihood")
-        return gaussian(params, stats.gaussian) - float(stats.log_jacobian.sum())
+        gaussian_q = self.gaussian.expected_log_likelihood(params, stats.gaussian)
+        return gaussian_q - float(stats.log_jacobian.sum())
 
     def regularization_gap(self, params: GaussianParams, stats: LogNormalStatistics) -> float:
         """The Gaussian family's gap (the Jacobian does not depend on the parameters)."""

@@ -28,8 +28,6 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from emkit.em.extensions import family_method
-
 __all__ = ["ClosedForm", "ConditionalMaximization", "Generalized", "MStepResult", "climb"]
 
 
@@ -51,11 +49,11 @@ class MStepResult:
 
 
 def _required(family, name: str):
-    method = family_method(family, name)
+    method = getattr(family, name, None)
     if method is None:
         raise TypeError(
             f"{type(family).__name__} does not provide {name}(), which this M-step needs; "
-            "see emkit.em.extensions for the optional methods of a family"
+            "see the optional methods of emkit.distributions.ComponentFamily"
         )
     return method
 
@@ -99,7 +97,7 @@ class Generalized:
         trail = [("start", q(params))]
         params = dataclasses.replace(params, weights=model.maximize_weights(stats))
         trail.append(("weights", q(params)))
-        improve = family_method(family, "improve")
+        improve = getattr(family, "improve", None)
         if improve is not None:
             components = improve(params.components, stats.components)
         else:

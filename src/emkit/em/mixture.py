@@ -30,7 +30,6 @@ import numpy as np
 
 from emkit._backend import Array, log_normalize, namespace
 from emkit.distributions._base import ComponentFamily, Statistics
-from emkit.em.extensions import family_method
 from emkit.em.maximization import ClosedForm, MStepResult
 
 __all__ = ["ChunkExpectation", "Mixture", "MixtureParams", "MixtureStatistics"]
@@ -142,12 +141,12 @@ class Mixture:
     def expected_log_likelihood(self, params: MixtureParams, stats: MixtureStatistics) -> float:
         r""":math:`Q(\theta) = \sum_k N_k \log \pi_k + Q_{\text{family}}` (a total, not per
         sample) from float64 statistics; needs the family's ``expected_log_likelihood``
-        (:mod:`emkit.em.extensions`)."""
-        family_q = family_method(self.family, "expected_log_likelihood")
+        (an optional method of :class:`~emkit.distributions.ComponentFamily`)."""
+        family_q = getattr(self.family, "expected_log_likelihood", None)
         if family_q is None:
             raise NotImplementedError(
                 f"{type(self.family).__name__} does not provide expected_log_likelihood("
-                "params, stats), which Q needs; see emkit.em.extensions"
+                "params, stats), which Q needs; see emkit.distributions.ComponentFamily"
             )
         nk = stats.resp_sum
         with np.errstate(divide="ignore", invalid="ignore"):
