@@ -59,7 +59,8 @@ class BernoulliMixture(FamilyMixture):
     weights_init : array-like of shape (n_components,), default=None
     means_init : array-like of shape (n_components, n_features), default=None
         Starting means, strictly between 0 and 1.
-    random_state, warm_start, verbose, verbose_interval, chunk_size, n_jobs, callbacks, monotonic
+    random_state, warm_start, verbose, verbose_interval, chunk_size, n_jobs, callbacks, monotonic,
+    algorithm, learning_decay, learning_offset
         As :class:`~emkit.GaussianMixture`.
 
     Attributes
@@ -112,6 +113,9 @@ class BernoulliMixture(FamilyMixture):
         n_jobs: int | None = None,
         callbacks=None,
         monotonic: str = "warn",
+        algorithm="em",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
     ) -> None:
         self.n_components = n_components
         self.alpha = alpha
@@ -132,6 +136,9 @@ class BernoulliMixture(FamilyMixture):
         self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.monotonic = monotonic
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ FamilyMixture hooks
     def _groups(self) -> list[tuple[str, tuple[int, ...]]]:

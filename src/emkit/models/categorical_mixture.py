@@ -63,7 +63,8 @@ class CategoricalMixture(FamilyMixture):
     probabilities_init : array-like of shape (n_components, n_features, max levels), default=None
         Starting probabilities in the layout of ``probabilities_`` (levels in the order of
         ``categories_``; entries beyond a column's levels are ignored).
-    random_state, warm_start, verbose, verbose_interval, chunk_size, n_jobs, callbacks, monotonic
+    random_state, warm_start, verbose, verbose_interval, chunk_size, n_jobs, callbacks, monotonic,
+    algorithm, learning_decay, learning_offset
         As :class:`~emkit.GaussianMixture`.
 
     Attributes
@@ -121,6 +122,9 @@ class CategoricalMixture(FamilyMixture):
         n_jobs: int | None = None,
         callbacks=None,
         monotonic: str = "warn",
+        algorithm="em",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
     ) -> None:
         self.n_components = n_components
         self.alpha = alpha
@@ -140,6 +144,9 @@ class CategoricalMixture(FamilyMixture):
         self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.monotonic = monotonic
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -704,7 +704,8 @@ class MixtureModel(FamilyMixture):
         As :class:`~emkit.GaussianMixture`; k-means runs on the columns embedded by family
         (categorical one-hot, continuous and counts standardised, positive skewed as logs).
     weights_init : array-like of shape (n_components,), default=None
-    random_state, warm_start, verbose, verbose_interval, chunk_size, n_jobs, callbacks, monotonic
+    random_state, warm_start, verbose, verbose_interval, chunk_size, n_jobs, callbacks, monotonic,
+    algorithm, learning_decay, learning_offset
         As :class:`~emkit.GaussianMixture`.
 
     Attributes
@@ -773,6 +774,9 @@ class MixtureModel(FamilyMixture):
         n_jobs: int | None = None,
         callbacks=None,
         monotonic: str = "warn",
+        algorithm="em",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
     ) -> None:
         self.n_components = n_components
         self.families = families
@@ -794,6 +798,9 @@ class MixtureModel(FamilyMixture):
         self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.monotonic = monotonic
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
