@@ -1,6 +1,5 @@
 """KMeans and OnlineKMeans: parity with scikit-learn, backends, chunking, weights, errors."""
 
-import functools
 import importlib.util
 import warnings
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 from sklearn.cluster import KMeans as SKLearnKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import euclidean_distances
-from sklearn.utils.estimator_checks import estimator_checks_generator
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from emkit.models import kmeans as kmeans_module
 from emkit.models.kmeans import KMeans, OnlineKMeans
@@ -355,34 +354,6 @@ def test_online_kmeans_on_tensors_matches_numpy():
     np.testing.assert_array_equal(tensor.labels_.numpy(), ours.labels_)
 
 
-def _check_name(check) -> str:
-    while isinstance(check, functools.partial):
-        check = check.func
-    return check.__name__
-
-
-def sklearn_checks(estimators, expected_failed_checks=None):
-    """``parametrize_with_checks`` without ``check_array_api_input``.
-
-    That check only runs when SCIPY_ARRAY_API is set before SciPy is first imported and
-    is skipped otherwise; the tensor inputs it is about are tested above.
-    """
-    cases = []
-    for estimator in estimators:
-        for case in estimator_checks_generator(
-            estimator, expected_failed_checks=expected_failed_checks, mark="xfail"
-        ):
-            check = case.values[1] if hasattr(case, "values") else case[1]
-            if _check_name(check) != "check_array_api_input":
-                cases.append(case)
-    ids = [
-        f"{(c.values if hasattr(c, 'values') else c)[0]!r}-"
-        f"{_check_name((c.values if hasattr(c, 'values') else c)[1])}"
-        for c in cases
-    ]
-    return pytest.mark.parametrize("estimator, check", cases, ids=ids)
-
-
 # ---------------------------------------------------------------------- scikit-learn checks
 
 # ``check_sample_weight_equivalence_on_dense_data`` fits on rows shuffled relative to the
@@ -398,14 +369,14 @@ ROW_ORDER = {
 }
 
 
-@sklearn_checks(
+@parametrize_with_checks(
     [
         KMeans(),
         KMeans(n_clusters=3, init="random", chunk_size=7),
         OnlineKMeans(),
         OnlineKMeans(n_clusters=2, batch_size=5, learning_rate="power"),
     ],
-    expected_failed_checks=ROW_ORDER,
+    expected_failed_checks=lambda estimator: ROW_ORDER,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():

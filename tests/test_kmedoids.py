@@ -1,12 +1,11 @@
 """KMedoids: optimality of PAM, chunked versus precomputed dissimilarities, errors."""
 
-import functools
 import itertools
 
 import numpy as np
 import pytest
 from sklearn.metrics import pairwise_distances
-from sklearn.utils.estimator_checks import estimator_checks_generator
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from emkit.models import kmedoids as kmedoids_module
 from emkit.models.kmedoids import KMedoids
@@ -170,35 +169,7 @@ def test_errors_come_before_any_work():
         model.predict(np.ones((2, 3)))
 
 
-def _check_name(check) -> str:
-    while isinstance(check, functools.partial):
-        check = check.func
-    return check.__name__
-
-
-def sklearn_checks(estimators, expected_failed_checks=None):
-    """``parametrize_with_checks`` without ``check_array_api_input``.
-
-    That check only runs when SCIPY_ARRAY_API is set before SciPy is first imported and
-    is skipped otherwise; the tensor inputs it is about are tested above.
-    """
-    cases = []
-    for estimator in estimators:
-        for case in estimator_checks_generator(
-            estimator, expected_failed_checks=expected_failed_checks, mark="xfail"
-        ):
-            check = case.values[1] if hasattr(case, "values") else case[1]
-            if _check_name(check) != "check_array_api_input":
-                cases.append(case)
-    ids = [
-        f"{(c.values if hasattr(c, 'values') else c)[0]!r}-"
-        f"{_check_name((c.values if hasattr(c, 'values') else c)[1])}"
-        for c in cases
-    ]
-    return pytest.mark.parametrize("estimator, check", cases, ids=ids)
-
-
-@sklearn_checks(
+@parametrize_with_checks(
     [
         KMedoids(),
         KMedoids(n_clusters=3, method="pam", chunk_size=5),
