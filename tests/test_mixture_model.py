@@ -417,3 +417,14 @@ def test_known_components_are_validated_and_ignored_unless_asked_for():
     codes = np.where(np.random.default_rng(0).random((200, 3)) < 0.5, "a", "b")
     semi.fit(codes, np.where(np.arange(200) < 10, np.arange(200) % 2, -1))
     assert semi.predict(codes).shape == (200,)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("update", ["incremental", "online"])
+def test_mixed_columns_fit_from_a_stream_of_chunks(update):
+    frame, _ = mixed_frame(2000)
+    chunks = [frame.iloc[start : start + 400] for start in range(0, len(frame), 400)]
+    streamed = MixtureModel(2, random_state=0).fit_chunks(chunks, n_passes=4, update=update)
+    whole = MixtureModel(2, random_state=0).fit(frame)
+    assert streamed.score(frame) == pytest.approx(whole.score(frame), abs=2e-2)
+    assert list(streamed.feature_names_in_) == list(frame.columns)

@@ -419,6 +419,18 @@ class Product:
             )
         )
 
+    def expected_log_likelihood(self, params: ProductParams, stats: ProductStatistics) -> float:
+        """Q of the product: the sum of the groups' Q (the columns are independent given the
+        component)."""
+        return float(
+            sum(
+                family.expected_log_likelihood(part, part_stats)
+                for (_, family), part, part_stats in zip(
+                    self.groups, params.parts, stats.parts, strict=True
+                )
+            )
+        )
+
     def regularization_gap(self, params: ProductParams, stats: ProductStatistics) -> float:
         """The sum of the groups' gaps (Q is a sum over groups)."""
         return float(

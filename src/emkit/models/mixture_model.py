@@ -429,18 +429,13 @@ class FamilyMixture(BaseMixture):
         finally:
             self._known = None
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """One step of online EM on the mini-batch ``X`` (see
-        :meth:`emkit.GaussianMixture.partial_fit`); the first batch of a stream fixes the
-        columns' families and categorical levels, later batches are coded and validated as
-        :meth:`predict`'s input."""
-        fitted = hasattr(self, "lower_bound_")
-        if not fitted:
+    def _validate_batch(self, X, *, reset: bool):
+        """A mini-batch of :meth:`partial_fit` or a chunk of :meth:`fit_chunks`, coded and
+        checked as :meth:`fit`'s input; the first batch of a stream fixes the columns'
+        families and categorical levels, later ones are coded as :meth:`predict`'s input."""
+        if reset:
             self._learn_layout(X)
-        X = self._encoded(X)
-        self._check_values(X, reset=not fitted)
-        return super().partial_fit(X, y, sample_weight=sample_weight)
+        return self._check_values(self._encoded(X), reset=reset)
 
     def _prepared(self, X):
         check_is_fitted(self)
