@@ -61,7 +61,9 @@ def test_both_e_step_paths_agree(covariance_type, monkeypatch):
     start = starting_values(X, 3, covariance_type)
     options = dict(covariance_type=covariance_type, max_iter=10, tol=0.0, **start)
     expanded = GaussianMixture(3, **options).fit(X)
-    monkeypatch.setattr("emkit.distributions.gaussian.EXPANDED_MAX_CONDITION", -1.0)
+    monkeypatch.setattr(
+        "emkit.distributions.gaussian.EXPANDED_MAX_ERROR", {"float64": -1.0, "float32": -1.0}
+    )
     residual = GaussianMixture(3, **options).fit(X)
     assert_allclose(residual.lower_bounds_, expanded.lower_bounds_, rtol=1e-12)
     assert_allclose(residual.covariances_, expanded.covariances_, rtol=1e-9)
@@ -174,3 +176,40 @@ def test_threads_do_not_change_results(covariance_type):
     assert_allclose(three.lower_bounds_, one.lower_bounds_, rtol=1e-14)
     assert_allclose(three.covariances_, one.covariances_, rtol=1e-13)
     assert_allclose(three.predict_proba(X), one.predict_proba(X), rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_only_ill_conditioned_components_take_the_residual_path(covariance_type, monkeypatch):
+    """A tight component far from the data's centre takes the exact residual path while the
+    others stay on the expanded one; the fit equals the all-residual fit."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    means = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 40.0]])
+    X = np.vstack([
+        rng.normal(size=(300, 2)) + means[0],
+        rng.normal(size=(300, 2)) + means[1],
+        1e-3 * rng.normal(size=(100, 2)) + means[2],
+    ])
+    options = dict(
+        covariance_type=covariance_type, max_iter=5, tol=0.0, means_init=means, random_state=0
+    )
+    family = Gaussian(covariance_type)
+    mixed = GaussianMixture(3, **options).fit(X)
+    params = mixed._fitted_params(X.mean(axis=0))
+    prepared = family.prepare(params.components, X)
+    if covariance_type != "tied":
+        assert prepared.expanded is not None and prepared.residual is not None
+    on_torch = GaussianMixture(3, **options).fit(torch.from_numpy(X))
+    monkeypatch.setattr(
+        "emkit.distributions.gaussian.EXPANDED_MAX_ERROR", {"float64": -1.0, "float32": -1.0}
+    )
+    exact = GaussianMixture(3, **options).fit(X)
+    # A component that tightens by orders of magnitude within one iteration (here from the
+    # k-means covariance to 1e-3) was on the expanded path for that iteration's statistics:
+    # its first covariance carries that path's rounding (about 1e-7 here), which the next
+    # iterations, on the residual path, remove.
+    assert_allclose(mixed.lower_bounds_[0], exact.lower_bounds_[0], rtol=1e-7)
+    assert_allclose(mixed.lower_bounds_[1:], exact.lower_bounds_[1:], rtol=1e-12)
+    assert_allclose(mixed.covariances_, exact.covariances_, rtol=1e-9)
+    assert_allclose(on_torch.lower_bounds_[0], mixed.lower_bounds_[0], rtol=1e-7)
+    assert_allclose(on_torch.lower_bounds_[1:], mixed.lower_bounds_[1:], rtol=1e-12)

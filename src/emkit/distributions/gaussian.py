@@ -37,7 +37,8 @@ pass from the current parameters:
   squared distance, in standard deviations, from the data's centre to the farthest component;
 * **residual** (exact): the residuals :math:`x - \mu_k` of every component, whitened by
   :math:`U_k` for the log-density, and statistics taken about the current means (two-pass
-  centred sums), used when :math:`\kappa >` :data:`EXPANDED_MAX_CONDITION`.
+  centred sums), used when the expanded path's rounding error :math:`\varepsilon\kappa`
+  would exceed :data:`EXPANDED_MAX_ERROR` for the data's dtype.
 
 Either way memory is bounded by the chunk: (chunk × K × D) at most.
 """
@@ -124,42 +125,51 @@ class GaussianStatistics(Statistics):
 
 
 @dataclasses.dataclass(frozen=True)
-class ExpandedCoefficients:
-    """Expanded path: the log-densities of a chunk are ``coef @ features``, (K, F)."""
-
-    coef: Array
-
-
-@dataclasses.dataclass(frozen=True)
 class ResidualCoefficients:
-    """Residual path: means, whitening factors and the per-component constants."""
+    """Residual path: the means, whitening factors and constants of some components."""
 
     means: Array
     factors: Array
     constant: Array
+    index: Array
 
 
 @dataclasses.dataclass(frozen=True)
-class ExpandedChunk:
-    """A chunk's features ``[x, 1, quadratic terms]``, one row per feature, (F, n)."""
+class GaussianCoefficients:
+    """E-step coefficients: the expanded path's (K, F) matrix for every component (``None``
+    when all take the residual path) and the residual path's for the components it serves
+    (``None`` when none does)."""
 
-    features: Array
-    n_features: int
+    expanded: Array | None
+    residual: ResidualCoefficients | None
 
 
 @dataclasses.dataclass(frozen=True)
 class ResidualChunk:
-    """A chunk's residuals ``x - mu_k``, (K, n, D), and the means they are about."""
+    """Residuals ``x - mu_k`` of a chunk, (K', n, D), for the components in ``index``."""
 
     residuals: Array
     means: Array
+    index: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianChunk:
+    """A chunk as the E-step needs it: features ``[x, 1, quadratic terms]`` (F, n) for the
+    expanded path, residuals for the components on the residual path."""
+
+    features: Array | None
+    residual: ResidualChunk | None
+    n_features: int
 
 
 _TINY = 10 * np.finfo(np.float64).eps
 
-#: Largest squared distance (in standard deviations) from the data's centre to a component
-#: for which the expanded E-step is used: it then loses at most 3 of the dtype's digits.
-EXPANDED_MAX_CONDITION = 1e3
+#: Largest rounding error :math:`\varepsilon\kappa` accepted from the expanded E-step, per
+#: dtype (:math:`\varepsilon` its machine epsilon): beyond it the residual path is used. In
+#: float64 that is :math:`\kappa \le 4.5\cdot10^4`, and log-densities keep about 11
+#: significant digits; in float32, :math:`\kappa \le 84`.
+EXPANDED_MAX_ERROR = {"float64": 1e-11, "float32": 1e-5}
 
 
 def _precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndarray:
@@ -220,10 +230,10 @@ class Gaussian:
     reg_covar: float = 1e-6
 
     # ------------------------------------------------------------------ E-step
-    def condition(self, params: GaussianParams) -> float:
-        r""":math:`\kappa = \max_k \lVert\mu_k\rVert^2 \lambda_{\max}(\Sigma_k^{-1})`
-        (means relative to the data's centre): the expanded E-step loses about
-        :math:`\log_{10}\kappa` digits."""
+    def conditions(self, params: GaussianParams) -> np.ndarray:
+        r""":math:`\kappa_k = \lVert\mu_k\rVert^2 \lambda_{\max}(\Sigma_k^{-1})` per
+        component (means relative to the data's centre): the expanded E-step loses about
+        :math:`\log_{10}\kappa_k` digits of component k's log-densities."""
         covariances = params.covariances
         if self.covariance_type in ("full", "tied"):
             smallest = np.linalg.eigvalsh(covariances)[..., 0]
@@ -231,18 +241,19 @@ class Gaussian:
             smallest = covariances.min(axis=1)
         else:
             smallest = covariances
-        distances = (params.means**2).sum(axis=1) / smallest
-        return float(distances.max())
+        return (params.means**2).sum(axis=1) / np.broadcast_to(smallest, len(params.means))
 
     def prepare(
         self, params: GaussianParams, like: Array, bias: np.ndarray | None = None
-    ) -> ExpandedCoefficients | ResidualCoefficients:
+    ) -> GaussianCoefficients:
         r"""Coefficients of the E-step, on the device and in the dtype of ``like``.
 
         With :math:`P_k = U_k U_k^\top`,
         :math:`\log \mathcal N(x \mid \mu_k, \Sigma_k) = -\tfrac12 x^\top P_k x +
         \mu_k^\top P_k x + c_k`, with :math:`c_k = -\tfrac12(D\log 2\pi +
-        \mu_k^\top P_k \mu_k) + \log|U_k|` plus ``bias``.
+        \mu_k^\top P_k \mu_k) + \log|U_k|` plus ``bias``. Components whose expanded
+        log-densities would carry a rounding error above :data:`EXPANDED_MAX_ERROR` take the
+        residual path; the others the expanded one.
         """
         means, prec_chol = params.means, params.precisions_cholesky
         n_components, n_features = means.shape
@@ -257,10 +268,19 @@ class Gaussian:
         constant = log_det - 0.5 * n_features * np.log(2 * np.pi)
         if bias is not None:
             constant = constant + bias
-        if self.condition(params) > EXPANDED_MAX_CONDITION:
-            return ResidualCoefficients(
-                as_backend(means, like), as_backend(factors, like), as_backend(constant, like)
+        dtype = "float32" if str(like.dtype).endswith("float32") else "float64"
+        limit = EXPANDED_MAX_ERROR[dtype] / float(np.finfo(dtype).eps)
+        exact = np.flatnonzero(self.conditions(params) > limit)
+        residual = None
+        if exact.size:
+            residual = ResidualCoefficients(
+                as_backend(means[exact], like),
+                as_backend(factors if kind == "tied" else factors[exact], like),
+                as_backend(constant[exact], like),
+                as_backend(exact, like, dtype=_int(like)),
             )
+            if exact.size == n_components:
+                return GaussianCoefficients(None, residual)
         if kind in ("full", "tied"):
             precisions = np.broadcast_to(
                 factors @ factors.transpose(0, 2, 1), (n_components, n_features, n_features)
@@ -276,15 +296,23 @@ class Gaussian:
         coef = np.concatenate(
             [linear, (constant - 0.5 * mahalanobis)[:, None], quadratic], axis=1
         )
-        return ExpandedCoefficients(as_backend(coef, like))
+        return GaussianCoefficients(as_backend(coef, like), residual)
 
-    def features(
-        self, X: Array, prepared: ExpandedCoefficients | ResidualCoefficients | None
-    ) -> ExpandedChunk | ResidualChunk:
-        """Features ``[x, 1, quadratic terms]`` of the chunk, or its residuals."""
+    def features(self, X: Array, prepared: GaussianCoefficients | None) -> GaussianChunk:
+        """Features ``[x, 1, quadratic terms]`` of the chunk for the expanded path, and
+        residuals for the components on the residual path."""
+        residual = None if prepared is None else prepared.residual
+        if residual is not None:
+            residual = ResidualChunk(
+                X[None, :, :] - residual.means[:, None, :], residual.means, residual.index
+            )
+        if prepared is not None and prepared.expanded is None:
+            return GaussianChunk(None, residual, X.shape[1])
+        return GaussianChunk(self._expanded_features(X), residual, X.shape[1])
+
+    def _expanded_features(self, X: Array) -> Array:
+        """``[x, 1, quadratic terms]``, one row per feature, (F, n)."""
         xp = namespace(X)
-        if isinstance(prepared, ResidualCoefficients):
-            return ResidualChunk(X[None, :, :] - prepared.means[:, None, :], prepared.means)
         n, n_features = X.shape
         kind = self.covariance_type
         n_quadratic = {
@@ -310,19 +338,24 @@ class Gaussian:
             features[n_features + 1 :, :] = rows * rows
         else:
             features[n_features + 1, :] = xp.sum(rows * rows, axis=0)
-        return ExpandedChunk(features, n_features)
+        return features
 
-    def log_prob(
-        self, chunk: ExpandedChunk | ResidualChunk,
-        prepared: ExpandedCoefficients | ResidualCoefficients,
-    ) -> Array:
+    def log_prob(self, chunk: GaussianChunk, prepared: GaussianCoefficients) -> Array:
         r""":math:`\log \mathcal N(x_n \mid \mu_k, \Sigma_k)` + bias, shape (n, K).
 
         The result is the transpose of a (K, n) array, so that reductions over components
         run along contiguous memory.
         """
-        if isinstance(chunk, ExpandedChunk):
-            return (prepared.coef @ chunk.features).T
+        if chunk.features is None:
+            return self._residual_log_prob(chunk.residual, prepared.residual)
+        log_prob = (prepared.expanded @ chunk.features).T
+        if chunk.residual is not None:
+            log_prob[:, chunk.residual.index] = self._residual_log_prob(
+                chunk.residual, prepared.residual
+            )
+        return log_prob
+
+    def _residual_log_prob(self, chunk: ResidualChunk, prepared: ResidualCoefficients) -> Array:
         xp = namespace(chunk.residuals)
         residuals = chunk.residuals
         factors = prepared.factors
@@ -333,12 +366,15 @@ class Gaussian:
             maha = xp.sum(residuals * residuals * (factors * factors)[:, None, :], axis=2)
         return (prepared.constant[:, None] - 0.5 * maha).T
 
-    def statistics(
-        self, chunk: ExpandedChunk | ResidualChunk, resp: Array
-    ) -> GaussianStatistics:
-        r"""Sums :math:`N_k, S_k, Q_k` of a chunk; ``resp`` already carries sample weights."""
-        if isinstance(chunk, ResidualChunk):
-            return self._residual_statistics(chunk, resp)
+    def statistics(self, chunk: GaussianChunk, resp: Array) -> GaussianStatistics:
+        r"""Sums :math:`N_k, S_k, Q_k` of a chunk; ``resp`` already carries sample weights.
+
+        Expanded-path components have sums about the origin; residual-path components
+        sums about their current means (their reference point ``shift``).
+        """
+        residual = chunk.residual
+        if chunk.features is None:
+            return self._residual_statistics(residual, resp)
         xp = namespace(resp)
         n_features = chunk.n_features
         sums = resp.T @ xp.permute_dims(chunk.features, (1, 0))
@@ -353,6 +389,11 @@ class Gaussian:
         else:
             sum_xx = quadratic[:, 0]
         shift = xp.zeros_like(sum_x)
+        if residual is not None:
+            exact = self._residual_statistics(residual, xp.take(resp, residual.index, axis=1))
+            sum_x[residual.index, ...] = exact.sum_x
+            sum_xx[residual.index, ...] = exact.sum_xx
+            shift[residual.index, ...] = exact.shift
         return GaussianStatistics(resp_sum, sum_x, sum_xx, shift)
 
     def _residual_statistics(self, chunk: ResidualChunk, resp: Array) -> GaussianStatistics:

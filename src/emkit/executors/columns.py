@@ -70,7 +70,7 @@ class ColumnData:
     x_origin, y_origin, gate_origin : ndarray or None
         Subtracted from the features, the observations and the concomitant covariates.
     chunk_size : int or None
-        Rows per chunk; ``None``: about 2**17 working numbers per chunk.
+        Rows per chunk; ``None``: about 2**19 working numbers per chunk.
     row_width : int
         Working numbers per row of the model's E-step, for the automatic chunk size.
     """

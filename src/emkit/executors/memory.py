@@ -28,9 +28,10 @@ from emkit.executors._chunked import ChunkedData, PassResult, ordered_map
 
 __all__ = ["InMemory", "PassResult", "auto_chunk_size"]
 
-#: Working elements per chunk on the CPU (about 1 MB in float64): the E-step's temporaries
-#: then stay in cache. GPUs prefer much larger chunks.
-CPU_WORKING_ELEMENTS = 2**17
+#: Working elements per chunk on the CPU (about 4 MB in float64): large enough that the
+#: per-chunk overhead is small, small enough for the E-step's temporaries to stay in cache.
+#: GPUs prefer much larger chunks.
+CPU_WORKING_ELEMENTS = 2**19
 GPU_WORKING_ELEMENTS = 2**24
 
 

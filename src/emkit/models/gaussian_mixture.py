@@ -83,7 +83,7 @@ class GaussianMixture(BaseMixture):
     verbose_interval : int, default=10
     chunk_size : int or None, default=None
         Rows per chunk of the E-step; ``None`` chooses it so that a chunk's working arrays
-        hold about 2**17 numbers (more on a GPU). Results do not depend on it.
+        hold about 2**19 numbers (more on a GPU). Results do not depend on it.
     n_jobs : int or None, default=None
         Threads that process chunks of NumPy data, each with single-threaded BLAS: ``None``
         or -1 for every available core (as scikit-learn's KMeans), 1 for one thread (BLAS
@@ -205,10 +205,14 @@ class GaussianMixture(BaseMixture):
         return Gaussian(self.covariance_type, float(self.reg_covar))
 
     def _row_width(self, n_features: int) -> int:
-        K = self.n_components
-        if self.covariance_type == "full":
-            return K * (n_features + 2)
-        return 2 * n_features + 2 + 2 * K
+        """The larger of the two E-step paths' working numbers per row: the residual path
+        holds K residuals of D numbers, the expanded path the features (x, 1, quadratic
+        terms) and K log-densities."""
+        K, D = self.n_components, n_features
+        quadratic = {"full": D * (D + 1) // 2, "tied": D * (D + 1) // 2, "diag": D}.get(
+            self.covariance_type, 1
+        )
+        return max(K * (D + 1), D + 1 + quadratic + 2 * K)
 
     def _origin(self, X: Array, sample_weight: Array | None) -> np.ndarray:
         return weighted_mean(X, sample_weight)

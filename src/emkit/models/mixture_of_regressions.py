@@ -445,7 +445,7 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
     verbose : int, default=0
     verbose_interval : int, default=10
     chunk_size : int or None, default=None
-        Rows per chunk of the E-step; ``None``: about 2**17 working numbers per chunk.
+        Rows per chunk of the E-step; ``None``: about 2**19 working numbers per chunk.
     callbacks : callable or list of callables, default=None
         Called with an :class:`emkit.em.EMIteration` after the initial E-step and every
         iteration (``params`` is a dict of fitted-attribute names to arrays); returning
