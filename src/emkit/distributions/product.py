@@ -30,6 +30,7 @@ statistics the tuple of theirs, and each group's M-step is its own.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -160,7 +161,7 @@ def has_missing(X: Array) -> bool:
     return bool(xp.isnan(xp.sum(X)))
 
 
-class IndependentColumns:
+class IndependentColumns(abc.ABC):
     """Base of the families with independent columns from a 1-D exponential family.
 
     A subclass defines the statistics ``transform`` (:math:`t`, ``n_statistics`` per cell),
@@ -184,17 +185,17 @@ class IndependentColumns:
         """:math:`\\sum_d h(x_{nd})` per row (n,), or ``None`` when :math:`h = 0`."""
         return None
 
+    @abc.abstractmethod
     def natural(self, params: Any) -> np.ndarray:
         """Natural parameters :math:`\\eta_{kd}`, (K, m, D)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def log_partition(self, params: Any) -> np.ndarray:
         """Log-partition :math:`A(\\eta_{kd})`, (K, D)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def support(self, xp, X: Array) -> Array:
         """Boolean array, true where a value lies in the support."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ E-step
     def prepare(
@@ -288,9 +289,9 @@ class IndependentColumns:
             allow_nan=True,
         )
 
+    @abc.abstractmethod
     def maximize(self, stats: ColumnStatistics) -> Any:
         """The M-step of the subclass."""
-        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)
