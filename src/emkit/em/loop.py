@@ -27,6 +27,7 @@ __all__ = [
     "EMResult",
     "MonotonicityError",
     "MonotonicityWarning",
+    "as_callbacks",
     "check_m_step",
     "decrease_tolerance",
     "maximize",
@@ -322,3 +323,15 @@ def report_decrease(mode: str, message: str) -> None:
         raise MonotonicityError(message)
     if mode == "warn":
         warnings.warn(message, MonotonicityWarning, stacklevel=3)
+
+
+def as_callbacks(callbacks) -> tuple[Callable[[EMIteration], Any], ...]:
+    """An estimator's ``callbacks`` parameter (None, a callable or a sequence of them) as a
+    tuple, naming the position of anything that is not callable."""
+    if callbacks is None:
+        return ()
+    callbacks = (callbacks,) if callable(callbacks) else tuple(callbacks)
+    for position, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{position}] is not callable: {callback!r}.")
+    return callbacks

@@ -28,7 +28,7 @@ import numpy as np
 from emkit.distributions._base import Statistics
 from emkit.distributions.regression import Rows
 from emkit.executors._chunked import PassResult
-from emkit.executors.memory import CPU_WORKING_ELEMENTS
+from emkit.executors.memory import auto_chunk_size, chunk_bounds
 
 __all__ = ["ColumnData", "Expectation"]
 
@@ -99,7 +99,7 @@ class ColumnData:
         self.x_origin = x_origin
         self.y_origin = y_origin
         self.gate_origin = gate_origin
-        self.chunk_size = chunk_size or int(max(64, CPU_WORKING_ELEMENTS // max(row_width, 1)))
+        self.chunk_size = chunk_size or auto_chunk_size(X, row_width)
 
     @property
     def n_samples(self) -> int:
@@ -107,10 +107,7 @@ class ColumnData:
         return int(self.X.shape[0])
 
     def _bounds(self) -> list[tuple[int, int]]:
-        return [
-            (start, min(start + self.chunk_size, self.n_samples))
-            for start in range(0, self.n_samples, self.chunk_size)
-        ]
+        return chunk_bounds(self.n_samples, self.chunk_size)
 
     def _rows(self, index: slice | np.ndarray) -> Rows:
         """The rows at ``index`` (a slice or indices), origins subtracted."""

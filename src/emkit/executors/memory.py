@@ -26,13 +26,20 @@ from emkit._backend import (
 )
 from emkit.executors._chunked import ChunkedData, PassResult, ordered_map
 
-__all__ = ["InMemory", "PassResult", "auto_chunk_size"]
+__all__ = ["InMemory", "PassResult", "auto_chunk_size", "chunk_bounds"]
 
 #: Working elements per chunk on the CPU (about 4 MB in float64): large enough that the
 #: per-chunk overhead is small, small enough for the E-step's temporaries to stay in cache.
 #: GPUs prefer much larger chunks.
 CPU_WORKING_ELEMENTS = 2**19
 GPU_WORKING_ELEMENTS = 2**24
+
+
+def chunk_bounds(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive chunks of ``chunk_size`` rows covering the data."""
+    return [
+        (start, min(start + chunk_size, n_samples)) for start in range(0, n_samples, chunk_size)
+    ]
 
 
 def auto_chunk_size(X: Array, row_width: int) -> int:
@@ -88,10 +95,7 @@ class InMemory(ChunkedData):
         return int(self.X.shape[0])
 
     def _bounds(self) -> list[tuple[int, int]]:
-        return [
-            (start, min(start + self.chunk_size, self.n_samples))
-            for start in range(0, self.n_samples, self.chunk_size)
-        ]
+        return chunk_bounds(self.n_samples, self.chunk_size)
 
     def _rows(self, start: int, stop: int) -> tuple[Array, Array | None]:
         rows = self.X[start:stop]

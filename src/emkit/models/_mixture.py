@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emkit._backend import Array, as_backend, is_torch, log_normalize, to_numpy
 from emkit._validation import check_data, check_n_samples, check_sample_weight
-from emkit.em.loop import EMResult, run_em
+from emkit.em.loop import EMResult, as_callbacks, run_em
 from emkit.em.mixture import Mixture, MixtureParams
 from emkit.em.online import OnlineEM, run_incremental
 from emkit.em.strategies import ALGORITHMS, EStep, get_strategy
@@ -140,7 +140,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         check_n_samples(X, self.n_components)
         sample_weight = check_sample_weight(sample_weight, X)
         self._check_initial_values(X.shape[1])
-        callbacks = self._callbacks()
+        callbacks = as_callbacks(self.callbacks)
         origin = self._origin(X, sample_weight)
         model = self._model()
         data = self._data(X, sample_weight, origin)
@@ -352,7 +352,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         data = Stream(stream.source, origin=origin, n_jobs=self.n_jobs, transform=validated,
                       chunk_size=stream.chunk_size)
         options = dict(
-            monotonic=self.monotonic, callbacks=self._callbacks(),
+            monotonic=self.monotonic, callbacks=as_callbacks(self.callbacks),
             view=lambda p: self._public_view(p, origin), dtype=_dtype(X), strategy=strategy,
             seed=_seed(strategy, random_state),
         )
@@ -366,15 +366,6 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         self._online = None
         self._store_result(result, origin, X, n_passes - 1, f"n_passes={n_passes} passes")
         return self
-
-    def _callbacks(self) -> tuple:
-        if self.callbacks is None:
-            return ()
-        callbacks = (self.callbacks,) if callable(self.callbacks) else tuple(self.callbacks)
-        for position, callback in enumerate(callbacks):
-            if not callable(callback):
-                raise TypeError(f"callbacks[{position}] is not callable: {callback!r}.")
-        return callbacks
 
     def _initial_params(self, model, data, X, sample_weight, origin, random_state):
         """Starting parameters: an M-step on initial responsibilities, then user values."""

@@ -60,7 +60,7 @@ from emkit.distributions.regression import (
     check_collinearity,
     select_units,
 )
-from emkit.em.loop import EMResult, run_em
+from emkit.em.loop import EMResult, as_callbacks, run_em
 from emkit.em.maximization import MStepResult
 from emkit.executors import PassResult
 from emkit.executors.columns import ColumnData, Expectation
@@ -844,7 +844,7 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
                 "same number of concomitant covariates."
             )
         initial = self._check_initial_values(n_features, y.shape[1], single)
-        callbacks = self._callbacks()
+        callbacks = as_callbacks(self.callbacks)
         origins = self._origins(X, y, covariates["concomitant"], sample_weight)
         data = self._data(X, y, covariates, sample_weight, origins)
         self._check_design(data, covariates)
@@ -896,15 +896,6 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         self.lower_bounds_ = list(best.lower_bounds)
         self.lower_bound_ = _final_bound(best)
         return self
-
-    def _callbacks(self) -> tuple:
-        if self.callbacks is None:
-            return ()
-        callbacks = (self.callbacks,) if callable(self.callbacks) else tuple(self.callbacks)
-        for position, callback in enumerate(callbacks):
-            if not callable(callback):
-                raise TypeError(f"callbacks[{position}] is not callable: {callback!r}.")
-        return callbacks
 
     def _origins(self, X, y, concomitant, sample_weight) -> dict[str, np.ndarray]:
         """The shifts of the engine frame: weighted means, for designs with an intercept."""
