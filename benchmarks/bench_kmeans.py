@@ -16,8 +16,12 @@ and the median of the per-repeat ratios (emkit / reference: below 1 is faster).
 
 Usage::
 
-    python benchmarks/bench_kmeans.py            # N = 1,000,000, D = 16, K = 16
-    python benchmarks/bench_kmeans.py --quick    # smaller sizes, a few seconds
+    python benchmarks/bench_kmeans.py                  # N = 1,000,000, D = 16, K = 16
+    python benchmarks/bench_kmeans.py --quick          # smaller sizes, a few seconds
+    python benchmarks/bench_kmeans.py --only kmedoids  # one comparison (repeatable)
+
+Each comparison draws its data from its own generator seeded with ``--seed``, so that its
+data do not depend on which other comparisons run.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import pairwise_distances
 
 from emkit import KMeans, KMedoids, OnlineKMeans
+
+COMPARISONS = ["lloyd", "minibatch", "kmedoids"]
 
 
 def timed(function):
@@ -113,13 +119,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes for a quick run")
     parser.add_argument("--repeats", type=int, default=3, help="repeats (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--only", action="append", choices=COMPARISONS,
+        help="run only this comparison (repeatable; default: all)",
+    )
     arguments = parser.parse_args()
+    only = arguments.only or COMPARISONS
     if arguments.quick:
         n, iterations, n_medoids_points = 100_000, 20, 1_000
     else:
         n, iterations, n_medoids_points = 1_000_000, 100, 5_000
     d, k = 16, 16
-    rng = np.random.default_rng(arguments.seed)
     warnings.simplefilter("ignore")
 
     print(
@@ -128,14 +138,20 @@ def main() -> None:
     )
     print(f"| {'benchmark':<50} | {'emkit':>19} | {'reference':>19} | {'ratio':>6} |")
     print(f"|{'-' * 52}|{'-' * 21}|{'-' * 21}|{'-' * 8}|")
-    rows = lloyd(n, d, k, iterations, arguments.repeats, rng)
-    print(summary(f"Lloyd, N={n:,} D={d} K={k}, {iterations} iterations", "s/iter", rows),
-          flush=True)
-    rows = minibatch(n, d, k, 1024, arguments.repeats, rng)
-    print(summary(f"mini-batch step, N={n:,} D={d} K={k}, batch 1024", "s/step", rows),
-          flush=True)
+    if "lloyd" in only:
+        rows = lloyd(n, d, k, iterations, arguments.repeats, np.random.default_rng(arguments.seed))
+        print(summary(f"Lloyd, N={n:,} D={d} K={k}, {iterations} iterations", "s/iter", rows),
+              flush=True)
+    if "minibatch" in only:
+        rows = minibatch(n, d, k, 1024, arguments.repeats, np.random.default_rng(arguments.seed))
+        print(summary(f"mini-batch step, N={n:,} D={d} K={k}, batch 1024", "s/step", rows),
+              flush=True)
+    if "kmedoids" not in only:
+        return
     try:
-        times, objectives = kmedoids_pam(n_medoids_points, 8, 10, arguments.repeats, rng)
+        times, objectives = kmedoids_pam(
+            n_medoids_points, 8, 10, arguments.repeats, np.random.default_rng(arguments.seed)
+        )
     except ImportError:
         print("| k-medoids: the kmedoids package is not installed (pip install kmedoids) |")
         return

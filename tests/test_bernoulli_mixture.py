@@ -119,9 +119,12 @@ def test_binarize_thresholds_and_keeps_non_finite_values():
     X = np.array([[0.2, 0.9], [0.7, 0.1], [0.5, 0.6], [0.1, 0.2]])
     model = BernoulliMixture(1, binarize=0.5, alpha=1e-12).fit(X)
     assert_allclose(model.means_, [[0.25, 0.5]])
-    X[2, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN at row 2, column 1"):
+    X[2, 1] = np.inf
+    with pytest.raises(ValueError, match="inf at row 2, column 1"):
         BernoulliMixture(1, binarize=0.5).fit(X)
+    X[2, 1] = np.nan
+    missing = BernoulliMixture(1, binarize=0.5, alpha=1e-12).fit(X)
+    assert_allclose(missing.means_, [[0.25, 1 / 3]])
 
 
 def test_starting_values_are_validated():

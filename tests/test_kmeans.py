@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import euclidean_distances
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from emkit._backend import as_backend
 from emkit.models import kmeans as kmeans_module
 from emkit.models.kmeans import KMeans, OnlineKMeans
 
@@ -283,6 +284,23 @@ def test_torch_empty_cluster_and_float32():
     single = KMeans(4, init=init).fit(torch.from_numpy(X).float())
     assert single.cluster_centers_.dtype == torch.float32
     assert single.transform(torch.from_numpy(X[:5]).float()).dtype == torch.float32
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(3.0)[::-1][:1],
+        np.arange(6.0).reshape(2, 3)[::-1][:1],
+        np.arange(6.0).reshape(3, 2)[::-1][:, :1][:1],
+        np.arange(6.0).reshape(2, 3)[:, ::-2],
+    ],
+)
+def test_as_backend_accepts_negative_strides(array):
+    # NumPy deems a length-1 axis contiguous whatever its (here negative) stride.
+    tensor = as_backend(array, like=torch.zeros(1, dtype=torch.float64))
+    assert isinstance(tensor, torch.Tensor)
+    np.testing.assert_array_equal(tensor.numpy(), array)
 
 
 # ---------------------------------------------------------------------- OnlineKMeans

@@ -455,9 +455,6 @@ def test_chunked_fits_batch_equals_fit_and_incremental_never_decreases():
     assert_allclose(batch.means_, whole.means_, rtol=1e-10)
     incremental = quietly(started().fit_chunks, chunks, n_passes=10, update="incremental")
     assert (np.diff(incremental.lower_bounds_) > 0).all()
-    assert not hasattr(incremental, "partial_fit")
-    with pytest.raises(AttributeError, match="no partial_fit"):
-        VariationalGaussianMixture(4).fit_chunks(chunks)
 
 
 def test_the_bound_is_what_the_loop_monitors(blobs, monkeypatch):

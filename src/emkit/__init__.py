@@ -16,6 +16,7 @@ _EXPORTS = {
     "CategoricalMixture": "emkit.models.categorical_mixture",
     "MixtureModel": "emkit.models.mixture_model",
     "VariationalGaussianMixture": "emkit.models.variational_gaussian_mixture",
+    "VariationalMixtureModel": "emkit.models.variational_mixture_model",
     "BayesianLinearRegression": "emkit.models.bayesian_linear_regression",
     "KMeans": "emkit.models.kmeans",
     "OnlineKMeans": "emkit.models.kmeans",

@@ -59,7 +59,10 @@ def as_backend(a: np.ndarray | Array, like: Array, dtype=None) -> Array:
         import torch
 
         if isinstance(a, np.ndarray):
-            a = torch.from_numpy(np.ascontiguousarray(a))
+            # NumPy deems an axis of length 1 contiguous whatever its stride, so
+            # ascontiguousarray may keep a negative stride, which torch refuses: copy.
+            a = a.copy() if any(s < 0 for s in a.strides) else np.ascontiguousarray(a)
+            a = torch.from_numpy(a)
         return a.to(device=like.device, dtype=dtype)
     return xp.asarray(to_numpy(a), dtype=dtype)
 

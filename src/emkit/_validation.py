@@ -14,6 +14,7 @@ from emkit._backend import Array, is_torch, namespace, to_numpy
 __all__ = [
     "check_data",
     "check_finite",
+    "check_missing",
     "check_n_samples",
     "check_sample_weight",
     "describe_position",
@@ -65,26 +66,83 @@ def _locate_non_numeric(X, name: str, error: Exception) -> Exception:
     return error
 
 
-def check_finite(X: Array, name: str = "X", feature_names=None, chunk_rows: int = 65536) -> None:
+def check_finite(
+    X: Array, name: str = "X", feature_names=None, chunk_rows: int = 65536, *,
+    allow_nan: bool = False,
+) -> None:
     """Raise ``ValueError`` naming the first NaN or infinite entry of ``X``.
 
+    With ``allow_nan``, NaN marks a missing value and passes; infinities are still refused.
     Rows are checked a block at a time, so no temporary as large as ``X`` is made.
     """
     xp = namespace(X)
+
+    def bad_entries(block):
+        return xp.isinf(block) if allow_nan else ~xp.isfinite(block)
+
     for start in range(0, X.shape[0], chunk_rows):
-        finite = xp.isfinite(X[start : start + chunk_rows])
-        if bool(xp.all(finite)):
+        bad = bad_entries(X[start : start + chunk_rows])
+        if not bool(xp.any(bad)):
             continue
-        bad = np.argwhere(~to_numpy(finite))[0]
-        row = start + int(bad[0])
-        column = int(bad[1]) if X.ndim == 2 else 0
+        first = np.argwhere(to_numpy(bad))[0]
+        row = start + int(first[0])
+        column = int(first[1]) if X.ndim == 2 else 0
         value = float(to_numpy(X[row, column] if X.ndim == 2 else X[row]))
-        count = int((~to_numpy(xp.isfinite(X))).sum())
+        count = sum(
+            int(to_numpy(xp.sum(xp.astype(bad_entries(X[i : i + chunk_rows]), xp.int64))))
+            for i in range(start, X.shape[0], chunk_rows)
+        )
+        where = describe_position(row, column, feature_names)
+        if allow_nan:
+            raise ValueError(
+                f"{name} contains inf at {where} (first of {count} infinite entries). "
+                "Infinite values are not data; a missing value is marked by NaN."
+            )
         kind = "NaN" if np.isnan(value) else "inf"
         raise ValueError(
-            f"{name} contains {kind} at {describe_position(row, column, feature_names)} "
-            f"(first of {count} non-finite entries). Remove or impute these rows first; "
-            "missing values are not supported by this estimator."
+            f"{name} contains {kind} at {where} (first of {count} non-finite entries). Remove "
+            "or impute these rows first; missing values are not supported by this estimator."
+        )
+
+
+def check_missing(
+    X: Array, name: str = "X", feature_names=None, *, columns: bool = True,
+    chunk_rows: int = 65536,
+) -> None:
+    """Refuse a row (and, with ``columns``, a column) of ``X`` in which every entry is NaN.
+
+    Such a row has no observed value: its marginal density is 1 whatever the parameters, so
+    it tells EM nothing and would only slow it down. A column without any observed value
+    leaves its parameters undetermined. Rows are checked a block at a time.
+
+    Raises
+    ------
+    ValueError
+        Naming the first such row or column.
+    """
+    xp = namespace(X)
+    observed_per_column = np.zeros(X.shape[1], dtype=np.int64)
+    for start in range(0, X.shape[0], chunk_rows):
+        missing = xp.isnan(X[start : start + chunk_rows])
+        empty = to_numpy(xp.all(missing, axis=1))
+        if empty.any():
+            row = start + int(np.argmax(empty))
+            raise ValueError(
+                f"{name} row {row} has no observed value (every entry is NaN): it carries no "
+                "information about the parameters. Remove it."
+            )
+        if columns:
+            observed_per_column += to_numpy(
+                xp.sum(xp.astype(~missing, xp.int64), axis=0)
+            ).astype(np.int64)
+    if columns and (observed_per_column == 0).any():
+        column = int(np.argmax(observed_per_column == 0))
+        label = f"column {column}"
+        if feature_names is not None:
+            label += f" ({feature_names[column]!r})"
+        raise ValueError(
+            f"{name} {label} has no observed value (every entry is NaN): its parameters "
+            "cannot be estimated. Remove the column."
         )
 
 
@@ -132,13 +190,15 @@ def check_data(
     NumPy-like input (arrays, lists, DataFrames, sparse refused) goes through scikit-learn's
     ``validate_data``, which also records or checks ``n_features_in_`` and
     ``feature_names_in_``; PyTorch tensors stay tensors on their device. Float32 stays
-    float32; everything else becomes float64.
+    float32; everything else becomes float64. With ``allow_nan``, NaN marks a missing value
+    and is kept (see :func:`check_missing` for rows or columns without any observed value).
 
     Raises
     ------
     ValueError
-        For NaN or infinity (naming the first row and column), complex or non-numeric values
-        (naming the cell), fewer than ``ensure_min_samples`` rows, a wrong number of features.
+        For infinity, or NaN unless ``allow_nan`` (naming the first row and column), complex
+        or non-numeric values (naming the cell), fewer than ``ensure_min_samples`` rows, a
+        wrong number of features.
     TypeError
         For cells that cannot be converted to a number at all, such as dictionaries.
     """
@@ -165,8 +225,7 @@ def check_data(
             if "could not convert" in message or "argument must be" in message:
                 raise _locate_non_numeric(X, name, error) from error
             raise
-    if not allow_nan:
-        check_finite(X, name, getattr(estimator, "feature_names_in_", None))
+    check_finite(X, name, getattr(estimator, "feature_names_in_", None), allow_nan=allow_nan)
     return X
 
 

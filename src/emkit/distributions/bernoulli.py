@@ -71,6 +71,10 @@ class Bernoulli(IndependentColumns):
         r""":math:`A = -\log(1 - \theta)`, (K, D)."""
         return -np.log1p(-params.means)
 
+    def mean(self, params: BernoulliParams) -> np.ndarray:
+        """:math:`\\theta`, (K, D)."""
+        return params.means
+
     def maximize(self, stats: ColumnStatistics) -> BernoulliParams:
         r""":math:`\theta_{kd} = (S_{kd} + \alpha) / (N_{kd} + 2\alpha)`."""
         return BernoulliParams((stats.sums[:, 0, :] + self.alpha) / (stats.counts + 2 * self.alpha))

@@ -114,8 +114,15 @@ class Categorical:
         self, params: CategoricalParams, like: Array, bias: np.ndarray | None = None
     ) -> CategoricalCoefficients:
         r""":math:`\log\theta` of the existing levels, (L, K), in the dtype of ``like``."""
-        n_components = params.probabilities.shape[0]
-        log_probabilities = np.log(params.probabilities[:, self._valid])
+        return self.coefficients(np.log(params.probabilities[:, self._valid]), like, bias)
+
+    def coefficients(
+        self, log_probabilities: np.ndarray, like: Array, bias: np.ndarray | None = None
+    ) -> CategoricalCoefficients:
+        r"""E-step coefficients of log-probabilities (K, L) of the existing levels, whatever
+        they come from: :math:`\log\theta`, or :math:`\mathbb E_q[\log\theta]` under a
+        variational posterior (:mod:`emkit.distributions.conjugate`)."""
+        n_components = log_probabilities.shape[0]
         bias = np.zeros(n_components) if bias is None else bias
         return CategoricalCoefficients(
             as_backend(np.ascontiguousarray(log_probabilities.T), like), as_backend(bias, like)
@@ -139,6 +146,20 @@ class Categorical:
         r""":math:`N_k` and :math:`S_{kjc} = \sum_n \gamma_{nk} e(x_n)_{jc}`."""
         xp = namespace(resp)
         return CategoricalStatistics(xp.sum(resp, axis=0), resp.T @ chunk.one_hot)
+
+    def impute(
+        self, X: Array, chunk: CategoricalChunk, params: CategoricalParams, resp: Array
+    ) -> Array:
+        r"""The chunk ``X`` with each missing code replaced by its most probable level given
+        the observed cells, :math:`\arg\max_c \sum_k \gamma_{nk} \theta_{kjc}` (the mode
+        of the predictive distribution, which is the conditional expectation of the one-hot
+        encoding; the expectation of a code has no meaning)."""
+        xp = namespace(X)
+        n_components, n_columns, width = params.probabilities.shape
+        flat = as_backend(params.probabilities.reshape(n_components, -1), resp)
+        predictive = xp.reshape(resp @ flat, (X.shape[0], n_columns, width))
+        codes = xp.astype(xp.argmax(predictive, axis=2), X.dtype)
+        return xp.where(xp.isnan(X), codes, X)
 
     def expected_log_likelihood(
         self, params: CategoricalParams, stats: CategoricalStatistics

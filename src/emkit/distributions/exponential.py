@@ -67,6 +67,10 @@ class Exponential(IndependentColumns):
         r""":math:`A = -\log\lambda`, (K, D)."""
         return -np.log(params.rates)
 
+    def mean(self, params: ExponentialParams) -> np.ndarray:
+        """:math:`1 / \\lambda`, (K, D)."""
+        return 1.0 / params.rates
+
     def maximize(self, stats: ColumnStatistics) -> ExponentialParams:
         r""":math:`\lambda_{kd} = (N_{kd} + \alpha) / (S_{kd} + \beta)`."""
         return ExponentialParams((stats.counts + self.alpha) / (stats.sums[:, 0, :] + self.beta))

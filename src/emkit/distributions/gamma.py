@@ -168,6 +168,10 @@ class Gamma(IndependentColumns):
         mean_log = np.where(used, logs, logs.sum(axis=0)) / np.where(used, counts, pooled)
         return mean, np.maximum(np.log(mean) - mean_log, 0.0), used
 
+    def mean(self, params: GammaParams) -> np.ndarray:
+        """:math:`a / b`, (K, D)."""
+        return params.shapes / params.rates
+
     def maximize(self, stats: ColumnStatistics) -> GammaParams:
         r"""Shape from :math:`\log a - \psi(a) = s + \epsilon`, rate :math:`b = a / \bar x`."""
         mean, s, _ = self._moments(stats)

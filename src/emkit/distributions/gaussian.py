@@ -41,6 +41,12 @@ pass from the current parameters:
   would exceed :data:`EXPANDED_MAX_ERROR` for the data's dtype.
 
 Either way memory is bounded by the chunk: (chunk × K × D) at most.
+
+Missing entries (NaN) are marginalised, never imputed: a row with missing entries
+contributes the density of its observed entries, and its statistics are expected ones under
+the conditional distribution of the missing entries (Ghahramani and Jordan 1994), see
+:mod:`emkit.distributions.gaussian_missing`. Rows without missing entries take the paths
+above unchanged.
 """
 
 from __future__ import annotations
@@ -52,8 +58,15 @@ from typing import ClassVar, Literal
 import numpy as np
 from scipy.linalg import lapack
 
-from emkit._backend import Array, as_backend, device_of, namespace
+from emkit._backend import Array, as_backend, device_of, namespace, to_numpy
 from emkit.distributions._base import Statistics, reference
+from emkit.distributions.gaussian_missing import (
+    PartialChunk,
+    fill_missing,
+    missing_rows,
+    pattern_totals,
+)
+from emkit.distributions.product import has_missing
 
 __all__ = ["COVARIANCE_TYPES", "Gaussian", "GaussianParams", "GaussianStatistics"]
 
@@ -87,12 +100,21 @@ class GaussianStatistics(Statistics):
     :math:`Q_k = \sum_n \gamma_{nk}(x_n - c_k)(x_n - c_k)^\top` — (K, D, D) for ``'full'``
     and ``'tied'``, its diagonal (K, D) for ``'diag'``, its trace (K,) for ``'spherical'``.
     Sums about different references add after moving one onto the other (parallel axes).
+    For rows with missing entries the sums are expectations given the observed entries, and
+    ``entropy`` (K,) is :math:`\sum_n \gamma_{nk} H[p(x_{n,m} \mid x_{n,o}, z_n = k)]`,
+    the entropy of the missing entries, which only the value of Q needs (zero without
+    missing entries; see :mod:`emkit.distributions.gaussian_missing`).
     """
 
     resp_sum: Array
     sum_x: Array
     sum_xx: Array
     shift: Array = reference()
+    entropy: Array | None = None
+
+    def __post_init__(self) -> None:
+        if self.entropy is None:
+            object.__setattr__(self, "entropy", namespace(self.resp_sum).zeros_like(self.resp_sum))
 
     def aligned(self, other: GaussianStatistics) -> GaussianStatistics:
         xp = namespace(self.shift)
@@ -121,7 +143,7 @@ class GaussianStatistics(Statistics):
                 self.sum_xx + 2.0 * xp.sum(delta * self.sum_x, axis=1)
                 + self.resp_sum * xp.sum(delta * delta, axis=1)
             )
-        return GaussianStatistics(self.resp_sum, sum_x, sum_xx, shift)
+        return GaussianStatistics(self.resp_sum, sum_x, sum_xx, shift, self.entropy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,11 +159,14 @@ class ResidualCoefficients:
 @dataclasses.dataclass(frozen=True)
 class GaussianCoefficients:
     """E-step coefficients: the expanded path's (K, F) matrix for every component (``None``
-    when all take the residual path) and the residual path's for the components it serves
-    (``None`` when none does)."""
+    when all take the residual path), the residual path's for the components it serves
+    (``None`` when none does), and for rows with missing entries the parameters and the
+    bias (K,) themselves (float64, host)."""
 
     expanded: Array | None
     residual: ResidualCoefficients | None
+    params: GaussianParams
+    bias: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,8 +291,8 @@ class Gaussian:
             log_det = np.log(factors).sum(axis=1) * (n_features if kind == "spherical" else 1)
         log_det = np.broadcast_to(log_det, (n_components,))
         constant = log_det - 0.5 * n_features * np.log(2 * np.pi)
-        if bias is not None:
-            constant = constant + bias
+        bias = np.zeros(n_components) if bias is None else np.asarray(bias, dtype=np.float64)
+        constant = constant + bias
         dtype = "float32" if str(like.dtype).endswith("float32") else "float64"
         limit = EXPANDED_MAX_ERROR[dtype] / float(np.finfo(dtype).eps)
         exact = np.flatnonzero(self.conditions(params) > limit)
@@ -280,7 +305,7 @@ class Gaussian:
                 as_backend(exact, like, dtype=_int(like)),
             )
             if exact.size == n_components:
-                return GaussianCoefficients(None, residual)
+                return GaussianCoefficients(None, residual, params, bias)
         if kind in ("full", "tied"):
             precisions = np.broadcast_to(
                 factors @ factors.transpose(0, 2, 1), (n_components, n_features, n_features)
@@ -296,11 +321,18 @@ class Gaussian:
         coef = np.concatenate(
             [linear, (constant - 0.5 * mahalanobis)[:, None], quadratic], axis=1
         )
-        return GaussianCoefficients(as_backend(coef, like), residual)
+        return GaussianCoefficients(as_backend(coef, like), residual, params, bias)
 
-    def features(self, X: Array, prepared: GaussianCoefficients | None) -> GaussianChunk:
+    def features(
+        self, X: Array, prepared: GaussianCoefficients | None
+    ) -> GaussianChunk | PartialChunk:
         """Features ``[x, 1, quadratic terms]`` of the chunk for the expanded path, and
-        residuals for the components on the residual path."""
+        residuals for the components on the residual path; when some rows have missing
+        entries (NaN), those of the complete rows and the marginal densities and conditional
+        expectations of the others (:func:`~emkit.distributions.gaussian_missing.missing_rows`).
+        """
+        if has_missing(X):
+            return self._partial_features(X, prepared)
         residual = None if prepared is None else prepared.residual
         if residual is not None:
             residual = ResidualChunk(
@@ -309,6 +341,31 @@ class Gaussian:
         if prepared is not None and prepared.expanded is None:
             return GaussianChunk(None, residual, X.shape[1])
         return GaussianChunk(self._expanded_features(X), residual, X.shape[1])
+
+    def _partial_features(
+        self, X: Array, prepared: GaussianCoefficients | None
+    ) -> PartialChunk:
+        """Split a chunk with missing entries into complete and incomplete rows."""
+        if prepared is None:
+            raise ValueError(
+                "Statistics of rows with missing values (NaN) are expectations under the "
+                "current parameters: compute them in an E-step (features with the "
+                "coefficients of prepare), or start from data without missing values."
+            )
+        xp = namespace(X)
+        incomplete = to_numpy(xp.any(xp.isnan(X), axis=1))
+        rows, complete = np.flatnonzero(incomplete), np.flatnonzero(~incomplete)
+        rows_index = as_backend(rows, X, dtype=_int(X))
+        complete_index = as_backend(complete, X, dtype=_int(X))
+        params = prepared.params
+        missing = missing_rows(
+            xp.take(X, rows_index, axis=0), rows_index, params.means, params.covariances,
+            self.covariance_type, prepared.bias,
+        )
+        observed = None
+        if complete.size:
+            observed = self.features(xp.take(X, complete_index, axis=0), prepared)
+        return PartialChunk(observed, complete_index, missing, X.shape[0])
 
     def _expanded_features(self, X: Array) -> Array:
         """``[x, 1, quadratic terms]``, one row per feature, (F, n)."""
@@ -340,12 +397,27 @@ class Gaussian:
             features[n_features + 1, :] = xp.sum(rows * rows, axis=0)
         return features
 
-    def log_prob(self, chunk: GaussianChunk, prepared: GaussianCoefficients) -> Array:
-        r""":math:`\log \mathcal N(x_n \mid \mu_k, \Sigma_k)` + bias, shape (n, K).
+    def log_prob(
+        self, chunk: GaussianChunk | PartialChunk, prepared: GaussianCoefficients
+    ) -> Array:
+        r""":math:`\log \mathcal N(x_n \mid \mu_k, \Sigma_k)` + bias, shape (n, K); for a
+        row with missing entries the density of its observed entries,
+        :math:`\log \mathcal N(x_{n,o} \mid \mu_{k,o}, \Sigma_{k,oo})` + bias.
 
         The result is the transpose of a (K, n) array, so that reductions over components
         run along contiguous memory.
         """
+        if isinstance(chunk, PartialChunk):
+            missing = chunk.missing
+            xp = namespace(missing.log_prob)
+            log_prob = xp.empty(
+                (chunk.n_rows, missing.log_prob.shape[1]), dtype=missing.log_prob.dtype,
+                device=device_of(missing.log_prob),
+            )
+            log_prob[missing.index, ...] = missing.log_prob
+            if chunk.observed is not None:
+                log_prob[chunk.complete, ...] = self.log_prob(chunk.observed, prepared)
+            return log_prob
         if chunk.features is None:
             return self._residual_log_prob(chunk.residual, prepared.residual)
         log_prob = (prepared.expanded @ chunk.features).T
@@ -366,12 +438,24 @@ class Gaussian:
             maha = xp.sum(residuals * residuals * (factors * factors)[:, None, :], axis=2)
         return (prepared.constant[:, None] - 0.5 * maha).T
 
-    def statistics(self, chunk: GaussianChunk, resp: Array) -> GaussianStatistics:
+    def statistics(
+        self, chunk: GaussianChunk | PartialChunk, resp: Array
+    ) -> GaussianStatistics:
         r"""Sums :math:`N_k, S_k, Q_k` of a chunk; ``resp`` already carries sample weights.
 
         Expanded-path components have sums about the origin; residual-path components
-        sums about their current means (their reference point ``shift``).
+        sums about their current means (their reference point ``shift``). Rows with missing
+        entries add, about the current means, :math:`\gamma_{nk}(\hat x_{nk} - \mu_k)` to
+        :math:`S_k` and :math:`\gamma_{nk}[(\hat x_{nk} - \mu_k)(\hat x_{nk} -
+        \mu_k)^\top + C_{nk}]` to :math:`Q_k`, with the conditional mean
+        :math:`\hat x_{nk}` and covariance :math:`C_{nk}` of the missing entries.
         """
+        if isinstance(chunk, PartialChunk):
+            xp = namespace(resp)
+            stats = self._missing_statistics(chunk.missing, resp)
+            if chunk.observed is None:
+                return stats
+            return self.statistics(chunk.observed, xp.take(resp, chunk.complete, axis=0)) + stats
         residual = chunk.residual
         if chunk.features is None:
             return self._residual_statistics(residual, resp)
@@ -395,6 +479,37 @@ class Gaussian:
             sum_xx[residual.index, ...] = exact.sum_xx
             shift[residual.index, ...] = exact.shift
         return GaussianStatistics(resp_sum, sum_x, sum_xx, shift)
+
+    def _missing_statistics(self, missing, resp: Array) -> GaussianStatistics:
+        """Expected sums of the rows with missing entries, about the current means."""
+        xp = namespace(resp)
+        rows_resp = xp.take(resp, missing.index, axis=0)
+        completed = ResidualChunk(missing.completed, missing.means, missing.index)
+        sums = self._residual_statistics(completed, rows_resp)
+        totals = pattern_totals(missing, rows_resp)
+        if self.covariance_type in ("full", "tied"):
+            conditional = np.einsum("pk,pkde->kde", totals, missing.covariance)
+        else:
+            conditional = np.einsum("pk,pkd->kd", totals, missing.covariance)
+            if self.covariance_type == "spherical":
+                conditional = conditional.sum(axis=1)
+        entropy = (totals * missing.entropy).sum(axis=0)
+        return GaussianStatistics(
+            sums.resp_sum, sums.sum_x, sums.sum_xx + as_backend(conditional, resp),
+            sums.shift, as_backend(entropy, resp),
+        )
+
+    def impute(
+        self, X: Array, chunk: GaussianChunk | PartialChunk, params: GaussianParams,
+        resp: Array,
+    ) -> Array:
+        r"""The chunk ``X`` with each missing entry replaced by its conditional expectation
+        :math:`\sum_k \gamma_{nk} E[x_{nd} \mid x_{n,o}, z_n = k]`, with
+        :math:`E[x_m \mid x_o, z = k] = \mu_{k,m} + \Sigma_{k,mo} \Sigma_{k,oo}^{-1}
+        (x_o - \mu_{k,o})` and ``resp`` the posterior :math:`p(z_n = k \mid x_{n,o})`."""
+        if not isinstance(chunk, PartialChunk):
+            return X
+        return fill_missing(X, chunk.missing, resp, lambda means, variances: means)
 
     def _residual_statistics(self, chunk: ResidualChunk, resp: Array) -> GaussianStatistics:
         xp = namespace(resp)
@@ -489,13 +604,14 @@ class Gaussian:
         self, params: GaussianParams, stats: GaussianStatistics, component: int,
         point: np.ndarray,
     ) -> GaussianParams:
-        """Move an empty component onto ``point`` with the pooled covariance of the data."""
+        """Move an empty component onto ``point`` with the pooled covariance of the data;
+        missing entries of ``point`` are taken at the pooled mean."""
         centred = stats.about(np.zeros_like(stats.shift))
         total = centred.resp_sum.sum()
         mean = centred.sum_x.sum(axis=0) / total
         kind = self.covariance_type
         means = params.means.copy()
-        means[component] = point
+        means[component] = np.where(np.isnan(point), mean, point)
         if kind == "tied":
             return dataclasses.replace(params, means=means)
         second = centred.sum_xx.sum(axis=0) / total
@@ -516,8 +632,11 @@ class Gaussian:
     def expected_log_likelihood(self, params: GaussianParams, stats: GaussianStatistics) -> float:
         r"""Q from float64 statistics, moved about the means (:math:`Q'_k`):
         :math:`Q(\theta) = \sum_k [N_k(\log|U_k| - \tfrac D2 \log 2\pi)
-        - \tfrac12 \operatorname{tr}(U_k^\top Q'_k U_k)]` (a diagonal for ``'diag'``, a
-        trace for ``'spherical'``)."""
+        - \tfrac12 \operatorname{tr}(U_k^\top Q'_k U_k) + H_k]` (a diagonal for
+        ``'diag'``, a trace for ``'spherical'``), with :math:`H_k` the entropy of the
+        missing entries (``stats.entropy``, zero without them; it does not depend on
+        :math:`\theta`), so that at the E-step's parameters Q equals
+        :math:`\sum_{nk} \gamma_{nk} \log p(x_{n,o} \mid z_n = k)`."""
         about = stats.about(params.means)
         factors = params.precisions_cholesky
         n_features = params.means.shape[1]
@@ -535,7 +654,9 @@ class Gaussian:
             log_det = n_features * np.log(factors)
             quadratic = factors**2 * about.sum_xx
         constant = log_det - 0.5 * n_features * np.log(2 * np.pi)
-        return float((about.resp_sum * constant).sum() - 0.5 * quadratic.sum())
+        return float(
+            (about.resp_sum * constant).sum() - 0.5 * quadratic.sum() + about.entropy.sum()
+        )
 
     def pack(self, params: GaussianParams) -> np.ndarray:
         r"""Means, then the precision factors: for ``'full'`` and ``'tied'`` the log-diagonal

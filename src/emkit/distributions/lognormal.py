@@ -13,7 +13,8 @@ Gaussian family's, on the logs: its statistics :math:`N_k`, :math:`\sum_n \gamma
 :math:`\sum_n \gamma_{nk} y_n y_n^\top` (or their diagonal), its closed-form M-step
 :math:`\mu_k = \bar y_k`, :math:`\Sigma_k = \overline{(y - \mu_k)(y - \mu_k)^\top}_k +
 \epsilon I`, its two E-step paths and its regulariser (see :mod:`emkit.distributions.gaussian`).
-Like the Gaussian family it does not accept missing values.
+Like the Gaussian family it marginalises missing values (NaN): the log of a missing value is
+missing, and the log-Jacobian sums over the observed entries.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from emkit._backend import Array, namespace
 from emkit.distributions._base import Statistics
 from emkit.distributions.gaussian import Gaussian, GaussianParams, GaussianStatistics
+from emkit.distributions.gaussian_missing import PartialChunk, fill_missing
 from emkit.distributions.product import check_support
 
 __all__ = ["LogNormal", "LogNormalStatistics"]
@@ -77,10 +79,14 @@ class LogNormal:
         return self.gaussian.prepare(params, like, bias)
 
     def features(self, X: Array, prepared) -> LogNormalChunk:
-        """Gaussian features of :math:`\\log x` and the log-Jacobian per row."""
+        """Gaussian features of :math:`\\log x` and the log-Jacobian per row (over the
+        observed entries)."""
         xp = namespace(X)
         logs = xp.log(X)
-        return LogNormalChunk(self.gaussian.features(logs, prepared), xp.sum(logs, axis=1))
+        observed_logs = xp.where(xp.isnan(logs), xp.zeros_like(logs), logs)
+        return LogNormalChunk(
+            self.gaussian.features(logs, prepared), xp.sum(observed_logs, axis=1)
+        )
 
     def log_prob(self, chunk: LogNormalChunk, prepared) -> Array:
         r""":math:`\log\mathcal N(\log x_n \mid \mu_k, \Sigma_k) - \sum_d \log x_{nd}` + bias."""
@@ -90,6 +96,21 @@ class LogNormal:
         """The Gaussian statistics of the logs, and the weighted log-Jacobians."""
         return LogNormalStatistics(
             self.gaussian.statistics(chunk.gaussian, resp), chunk.log_jacobian @ resp
+        )
+
+    def impute(
+        self, X: Array, chunk: LogNormalChunk, params: GaussianParams, resp: Array
+    ) -> Array:
+        r"""The chunk ``X`` with each missing entry replaced by its conditional expectation
+        :math:`\sum_k \gamma_{nk} \exp(\hat y_{nkd} + \tfrac12 v_{nkd})`, with the
+        conditional mean :math:`\hat y` and variance :math:`v` of :math:`\log x_d` given
+        the observed logs (the mean of a log-normal variable)."""
+        if not isinstance(chunk.gaussian, PartialChunk):
+            return X
+        xp = namespace(X)
+        return fill_missing(
+            X, chunk.gaussian.missing, resp,
+            lambda means, variances: xp.exp(means + 0.5 * variances),
         )
 
     def maximize(self, stats: LogNormalStatistics) -> GaussianParams:
@@ -125,5 +146,5 @@ class LogNormal:
     def validate(self, X: Array, labels: Sequence[str]) -> None:
         """Refuse values that are not positive, naming column and row."""
         check_support(
-            X, lambda xp, x: x > 0, "positive numbers", labels, "LogNormal", allow_nan=False
+            X, lambda xp, x: x > 0, "positive numbers", labels, "LogNormal", allow_nan=True
         )

@@ -85,6 +85,10 @@ class Poisson(IndependentColumns):
         r""":math:`A = \lambda`, (K, D)."""
         return params.rates
 
+    def mean(self, params: PoissonParams) -> np.ndarray:
+        """:math:`\\lambda`, (K, D)."""
+        return params.rates
+
     def maximize(self, stats: ColumnStatistics) -> PoissonParams:
         r""":math:`\lambda_{kd} = (S_{kd} + \alpha) / (N_{kd} + \beta)`."""
         return PoissonParams((stats.sums[:, 0, :] + self.alpha) / (stats.counts + self.beta))

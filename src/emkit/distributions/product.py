@@ -197,13 +197,24 @@ class IndependentColumns(abc.ABC):
     def support(self, xp, X: Array) -> Array:
         """Boolean array, true where a value lies in the support."""
 
+    @abc.abstractmethod
+    def mean(self, params: Any) -> np.ndarray:
+        """:math:`E[x_d \\mid z = k]`, (K, D)."""
+
     # ------------------------------------------------------------------ E-step
     def prepare(
         self, params: Any, like: Array, bias: np.ndarray | None = None
     ) -> ColumnCoefficients:
         """Natural parameters and constants in the namespace and dtype of ``like``."""
-        natural = self.natural(params)
-        partition = self.log_partition(params)
+        return self.coefficients(self.natural(params), self.log_partition(params), like, bias)
+
+    def coefficients(
+        self, natural: np.ndarray, partition: np.ndarray, like: Array,
+        bias: np.ndarray | None = None,
+    ) -> ColumnCoefficients:
+        """E-step coefficients of natural parameters (K, m, D) and log-partitions (K, D),
+        whatever they come from: the parameters, or their expectations under a variational
+        posterior (:mod:`emkit.distributions.conjugate`)."""
         n_components = natural.shape[0]
         bias = np.zeros(n_components) if bias is None else bias
         return ColumnCoefficients(
@@ -255,12 +266,28 @@ class IndependentColumns(abc.ABC):
         r""":math:`Q = \sum_{kd} [\eta_{kd}^\top S_{kd} - N_{kd} A(\eta_{kd})]
         + \sum_k \sum_n \gamma_{nk} h(x_n)`, the expected complete-data log-likelihood of
         the components, from the statistics."""
-        natural = self.natural(params)
+        return self.expected_value(self.natural(params), self.log_partition(params), stats)
+
+    def expected_value(
+        self, natural: np.ndarray, partition: np.ndarray, stats: ColumnStatistics
+    ) -> float:
+        r""":math:`\sum_{kd} [\eta_{kd}^\top S_{kd} - N_{kd} A_{kd}] + \sum_k \sum_n \gamma_{nk}
+        h(x_n)` for natural parameters :math:`\eta` (K, m, D) and log-partitions :math:`A`
+        (K, D): Q at the parameters, or, with :math:`\mathbb E_q[\eta]` and
+        :math:`\mathbb E_q[A]`, its expectation under a variational posterior."""
         return float(
-            (natural * stats.sums).sum()
-            - (stats.counts * self.log_partition(params)).sum()
-            + stats.base.sum()
+            (natural * stats.sums).sum() - (stats.counts * partition).sum() + stats.base.sum()
         )
+
+    def impute(self, X: Array, chunk: ColumnChunk, params: Any, resp: Array) -> Array:
+        r"""The chunk ``X`` with each missing cell replaced by its conditional expectation
+        :math:`\sum_k \gamma_{nk} E[x_{nd} \mid z_n = k]` (the columns are independent
+        given the component, so the observed cells enter through :math:`\gamma` only)."""
+        if chunk.observed is None:
+            return X
+        xp = namespace(X)
+        values = resp @ as_backend(self.mean(params), resp)
+        return xp.where(xp.isnan(X), values, X)
 
     # ------------------------------------------------------------------ the rest
     def reseed(
@@ -431,6 +458,20 @@ class Product:
                 )
             )
         )
+
+    def impute(self, X: Array, chunk: ProductChunk, params: ProductParams, resp: Array) -> Array:
+        """The chunk ``X`` with each group's missing cells imputed by the group's family
+        given ``resp``, the posterior given every observed cell of the row."""
+        xp = namespace(X)
+        filled = xp.asarray(X, copy=True)
+        for (columns, family), features, part in zip(
+            self.groups, chunk.parts, params.parts, strict=True
+        ):
+            index = as_backend(np.asarray(columns), X, dtype=xp.int64)
+            filled[:, index] = family.impute(
+                self._columns(X, columns), features, part, resp
+            )
+        return filled
 
     def regularization_gap(self, params: ProductParams, stats: ProductStatistics) -> float:
         """The sum of the groups' gaps (Q is a sum over groups)."""

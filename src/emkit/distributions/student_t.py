@@ -53,6 +53,7 @@ so the first M-step is the Gaussian one and returns :math:`\nu = \nu_0`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -67,6 +68,7 @@ from emkit.distributions.gaussian import (
     GaussianStatistics,
     _precision_cholesky,
 )
+from emkit.distributions.product import check_support
 
 __all__ = ["StudentT", "StudentTParams", "StudentTStatistics"]
 
@@ -346,3 +348,10 @@ class StudentT:
         dofs = np.repeat(params.dofs, repeats)
         scales = rng.gamma(dofs / 2) / (dofs / 2)
         return np.repeat(params.means, repeats, axis=0) + z / np.sqrt(scales)[:, None]
+
+    def validate(self, X: Array, labels: Sequence[str]) -> None:
+        """Refuse missing values (NaN), which this family does not marginalise, naming the
+        column and the row."""
+        check_support(
+            X, lambda xp, x: x == x, "numbers", labels, "StudentT", allow_nan=False
+        )

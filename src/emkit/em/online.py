@@ -18,6 +18,25 @@ population). The first step of a stream takes :math:`s_1 = S(b_1)/W(b_1)`: one E
 the first batch. One pass over a long stream approaches the batch optimum at the cost of one
 E-step per row.
 
+**Online variational Bayes** (Sato 2001; stochastic variational inference, Hoffman, Blei,
+Wang and Paisley 2013) is the same recursion with the M-step at the scale of the data set:
+the variational posterior of a conjugate model has natural parameters
+:math:`\lambda = \eta_0 + S` (the prior's plus the statistics), so it runs on
+:math:`N s_t`,
+
+.. math::
+
+    \lambda_t = \eta_0 + N s_t
+      = (1 - \rho_t)\, \lambda_{t-1} + \rho_t \Big(\eta_0 + N\, \frac{S(b_t)}{W(b_t)}\Big),
+
+SVI's average of natural parameters, each batch's statistics scaled up to a data set of
+:math:`N` rows. Any M-step that is not invariant to the scale of the statistics needs this
+(a prior, a ridge penalty): ``data_scale=True``. :math:`N` is ``n_samples_total``, or, when
+it is ``None``, the weight the stream has shown so far, :math:`N_t = \sum_{u \le t}
+W(b_u)` — the posterior of as many rows as have been seen (the first step is then exactly
+one VBEM step on the first batch). A stream that passes over the same rows more than once
+should give their number, else each pass counts them again.
+
 **Incremental EM** (Neal and Hinton 1998) keeps every chunk's statistics :math:`S_j` and
 the entropy :math:`H_j` of its responsibilities. A first pass computes them all at the
 starting parameters, followed by one M-step; every later pass refreshes one chunk at a time
@@ -76,36 +95,88 @@ class OnlineEM:
         :math:`\\kappa \\in (1/2, 1]`.
     offset : float
         :math:`t_0 \\ge 0`.
-    origin : array or None
-        The frame of the stream's parameters (rows are shifted by it).
+    origin : object
+        The frame of the stream's parameters, kept for its estimator: the point rows are
+        shifted by (``None``: none), or a regression's origins of each column.
     seed : int or None
         Root of the random draws of a random E-step strategy.
     monotonic : {'warn', 'raise', 'ignore'}
         What a generalized M-step that lowers Q does.
+    data_scale : bool
+        Run the M-step on :math:`N s_t` rather than :math:`s_t` (online variational Bayes,
+        or any M-step that depends on the scale of the statistics).
+    n_samples_total : float or None
+        :math:`N`, the size of the data set the stream samples; ``None``: the weight seen so
+        far (only with ``data_scale``).
+
+    Attributes
+    ----------
+    stats : Statistics or None
+        The normalised statistics :math:`s_t`.
+    n_steps : int
+        :math:`t`.
+    seen : float
+        The total weight of the batches so far.
     """
 
     model: Any
     decay: float
     offset: float
-    origin: np.ndarray | None = None
+    origin: Any = None
     seed: int | None = None
     monotonic: Literal["warn", "raise", "ignore"] = "warn"
+    data_scale: bool = False
+    n_samples_total: float | None = None
     stats: Statistics | None = None
     n_steps: int = 0
+    seen: float = 0.0
+
+    def data_size(self) -> float:
+        """:math:`N`: ``n_samples_total``, or the weight seen so far."""
+        return self.seen if self.n_samples_total is None else float(self.n_samples_total)
 
     def update(self, params, batch_stats: Statistics, batch_weight: float):
         """Fold one batch's statistics (a total over weight ``batch_weight``) into the
-        normalised statistics, then the M-step from ``params``."""
+        normalised statistics, then the M-step from ``params`` (on :math:`N s_t` with
+        ``data_scale``)."""
         batch = batch_stats * (1.0 / batch_weight)
         self.n_steps += 1
+        self.seen += float(batch_weight)
         if self.stats is None:
             self.stats = batch
         else:
             rho = step_size(self.n_steps, self.decay, self.offset)
             self.stats = (1.0 - rho) * self.stats + rho * batch
-        step = maximize(self.model, params, self.stats)
-        check_m_step(step, self.model, self.stats, self.n_steps, self.monotonic)
+        stats = self.stats * self.data_size() if self.data_scale else self.stats
+        step = maximize(self.model, params, stats)
+        check_m_step(step, self.model, stats, self.n_steps, self.monotonic)
         return step.params
+
+    def step(self, data, params, strategy: EStep | None = None) -> tuple[Any, float]:
+        r"""One step on the mini-batch ``data`` (an executor): its E-step at ``params``, then
+        :meth:`update`.
+
+        Returns
+        -------
+        params : object
+            The parameters after the step.
+        bound : float
+            The strategy's objective per sample on the batch at ``params`` (the batch's
+            mean log-likelihood for exact EM); with ``data_scale``, the model's own terms
+            count for a data set of :math:`N` rows (variational Bayes:
+            :math:`\frac1{W(b)} \sum_{n \in b} w_n \log\sum_k e^{\rho_{nk}} -
+            \mathrm{KL}/N`, the batch's estimate of the ELBO per sample).
+        """
+        strategy = Exact() if strategy is None else strategy
+        estep = self.estep(strategy)
+        if estep is None:
+            result = data.expectation(self.model, params)
+        else:
+            result = data.expectation(self.model, params, estep)
+        new_params = self.update(params, result.stats, result.total_weight)
+        if self.data_scale:
+            result = dataclasses.replace(result, total_weight=self.data_size())
+        return new_params, strategy.objective(self.model, params, result)
 
     def run(self, data, params, *, n_passes: int = 1, strategy: EStep | None = None):
         """Online EM over the chunks of ``data`` (each chunk a mini-batch), ``n_passes``

@@ -26,6 +26,12 @@ over :math:`z` (the argmax) and over :math:`\theta` (the M-step), so :math:`C` n
 decreases: that is what it monitors. SEM, MCEM and the annealing phase guarantee neither;
 their log-likelihood is reported but not checked.
 
+The same strategies serve variational Bayes EM (:mod:`emkit.em.variational`), with the
+expected log joint :math:`\rho_{nk}` in place of :math:`a_{nk}` and the ELBO of the optimal
+:math:`q(Z)`, :math:`\sum_n w_n \log\sum_k e^{\rho_{nk}} - \mathrm{KL}(q(\theta) \,\|\,
+p(\theta))`, in place of the log-likelihood: exact VBEM never lowers it, variational CEM never
+lowers its point-mass counterpart, and the random and annealed passes are not held to it.
+
 Random draws are reproducible and do not depend on threads: the draws of chunk :math:`c` at
 pass :math:`t` come from ``numpy.random.SeedSequence(seed, spawn_key=(t, c))``.
 """
@@ -157,10 +163,16 @@ class EStep:
         return Schedule()
 
     def objective(self, model, params: Any, result) -> float:
-        """The monitored objective of a pass ``result`` (per sample)."""
-        if self.objective_name == "log_likelihood":
-            return model.objective(params, result)
-        return result.sums[self.objective_name]
+        r"""The monitored objective of a pass ``result`` (per sample): the model's objective
+        with the strategy's per-row term in place of the log-likelihood.
+
+        For a mixture that term is the whole objective (the classification log-likelihood of
+        hard EM, say); a model adds its own terms to it: variational Bayes subtracts
+        :math:`\mathrm{KL}(q(\theta) \,\|\, p(\theta))/N`, a ridge adds its penalty per sample.
+        """
+        if self.objective_name != "log_likelihood":
+            result = dataclasses.replace(result, log_likelihood=result.sums[self.objective_name])
+        return model.objective(params, result)
 
     def responsibilities(
         self, log_joint: Array, estep: EStepPass
@@ -186,7 +198,11 @@ class Hard(EStep):
     The monitored objective is the classification log-likelihood per sample,
     :math:`\frac1N \sum_n w_n \max_k a_{nk}`, which CEM never decreases (up to the
     family's regulariser). With spherical components of equal, fixed variance and equal
-    weights, CEM is Lloyd's k-means.
+    weights, CEM is Lloyd's k-means. Under variational Bayes, :math:`a_{nk}` is the expected
+    log joint :math:`\rho_{nk}` and :math:`q(Z)` is restricted to point masses (variational
+    CEM): the argmax maximises the bound :math:`\sum_n w_n \rho_{n z_n} - \mathrm{KL}(q(\theta)
+    \,\|\, p(\theta))` over them and the M-step over :math:`q(\theta)`, so that bound never
+    decreases (see :meth:`EStep.objective`).
     """
 
     name: ClassVar[str] = "hard"

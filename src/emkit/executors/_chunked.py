@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from emkit._backend import Array, namespace
+import numpy as np
+
+from emkit._backend import Array, log_normalize, namespace, to_numpy
 from emkit.distributions._base import Statistics
 
 __all__ = ["ChunkResult", "ChunkedData", "PassResult", "ordered_map"]
@@ -189,3 +191,23 @@ class ChunkedData(ABC):
             part = model.statistics(rows, resp).astype(namespace(rows).float64)
             total = part if total is None else total + part
         return total.to_numpy()
+
+    def worst_rows(self, model, params, count: int) -> np.ndarray:
+        """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``,
+        as float64 NumPy rows: each chunk keeps its ``count`` worst, merged in chunk order."""
+
+        def work(index, start, rows, weights, prepared):
+            scores = to_numpy(log_normalize(model.log_joint(rows, prepared))[1], np.float64)
+            if weights is not None:
+                scores = np.where(to_numpy(weights) > 0, scores, np.inf)
+            keep = np.argsort(scores, kind="stable")[:count]
+            return scores[keep], to_numpy(rows, np.float64)[keep]
+
+        best_scores = np.empty(0)
+        best_rows = None
+        for scores, rows in self._pass(work, lambda like: model.prepare(params, like)):
+            best_scores = np.concatenate([best_scores, scores])
+            best_rows = rows if best_rows is None else np.concatenate([best_rows, rows])
+            keep = np.argsort(best_scores, kind="stable")[:count]
+            best_scores, best_rows = best_scores[keep], best_rows[keep]
+        return best_rows

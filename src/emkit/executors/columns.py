@@ -8,9 +8,9 @@ covariates w of the gating. :class:`ColumnData` holds these columns and hands th
 data is bounded by a chunk; statistics are summed over chunks in float64 and in chunk order
 (results do not depend on the chunk size beyond rounding). It has the interface of
 :class:`~emkit.executors.memory.InMemory` that :func:`emkit.em.run_em` drives
-(``expectation`` and ``worst_rows``), plus :meth:`ColumnData.revisit` for generalised
-M-steps, which re-visit the data with the responsibilities of the last E-step to check that
-a Newton step increases Q.
+(``expectation``, with an E-step strategy, and ``worst_rows``), plus
+:meth:`ColumnData.revisit` for generalised M-steps, which re-visit the data with the
+responsibilities of the last E-step to check that a Newton step increases Q.
 
 Features and concomitant covariates are shifted by fixed origins (their means) on the fly,
 and, for Gaussian observations, y too: parameters live in that shifted frame, which keeps
@@ -34,20 +34,32 @@ __all__ = ["ColumnData", "Expectation"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Expectation:
+class Expectation(Statistics):
     """What the M-step gets from one E-step over all the data.
+
+    It adds up and scales as its statistics do (online EM averages it over mini-batches);
+    the result has no ``revisit``, since no single pass holds its responsibilities.
 
     Attributes
     ----------
     stats : Statistics
         The summed statistics.
-    revisit : callable
+    revisit : callable or None
         ``revisit(trial, **parts)``: statistics at the parameters ``trial`` with the
-        responsibilities of this E-step (see :meth:`ColumnData.revisit`).
+        responsibilities of this E-step (see :meth:`ColumnData.revisit`); ``None`` for
+        statistics combined from several passes.
     """
 
     stats: Statistics
-    revisit: Callable[..., Statistics]
+    revisit: Callable[..., Statistics] | None = None
+
+    def _map(self, fn, *, references: bool = True) -> Expectation:
+        return Expectation(self.stats._map(fn, references=references))
+
+    def __add__(self, other: Expectation) -> Expectation:
+        if not isinstance(other, Expectation):
+            return NotImplemented
+        return Expectation(self.stats + other.stats)
 
 
 class ColumnData:
@@ -146,43 +158,62 @@ class ColumnData:
             total = part if total is None else total + part
         return total
 
-    def expectation(self, model, params) -> PassResult:
-        """E-step over every chunk: ``model.expectation(rows, params)`` summed.
+    def _each(self, estep) -> Iterator[tuple[Rows, object]]:
+        """``(rows, E-step pass of the chunk)`` in order (the pass ``None`` for the exact
+        E-step)."""
+        for index, (_, rows) in enumerate(self.chunks()):
+            yield rows, None if estep is None else estep.for_chunk(index)
+
+    def expectation(self, model, params, estep=None) -> PassResult:
+        """E-step over every chunk: ``model.expectation(rows, params, estep)`` summed.
+
+        ``estep`` (an :class:`emkit.em.strategies.EStepPass`, ``None`` for the exact E-step)
+        forms the responsibilities; each chunk gets its own (``estep.for_chunk(index)``),
+        so that its random draws depend on the chunk, not on when it is visited.
 
         Returns
         -------
         PassResult
             Its ``stats`` is an :class:`Expectation` (the statistics, and the way to revisit
-            the data with the responsibilities at ``params``); its ``log_likelihood`` the
-            mean log-likelihood per sample.
+            the data with the responsibilities of this E-step); its ``log_likelihood`` the
+            mean log-likelihood per sample, its ``sums`` the strategy's per-row quantities
+            per sample.
         """
         totals = [0.0, 0.0]
+        sums: dict[str, float] = {}
 
         def parts():
-            for _, rows in self.chunks():
-                stats, log_likelihood, weight = model.expectation(rows, params)
-                totals[0] += log_likelihood
-                totals[1] += weight
-                yield stats
+            for rows, chunk_estep in self._each(estep):
+                chunk = model.expectation(rows, params, chunk_estep)
+                totals[0] += float(chunk.log_likelihood)
+                totals[1] += float(chunk.weight)
+                for name, value in chunk.sums.items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+                yield chunk.stats
 
         stats = self._sum(parts())
 
         def revisit(trial, **parts) -> Statistics:
-            return self.revisit(model, params, trial, **parts)
+            return self.revisit(model, params, trial, estep, **parts)
 
-        return PassResult(Expectation(stats, revisit), totals[0] / totals[1], totals[1])
+        return PassResult(
+            Expectation(stats, revisit), totals[0] / totals[1], totals[1],
+            {name: value / totals[1] for name, value in sums.items()},
+        )
 
-    def revisit(self, model, params, trial, **parts) -> Statistics:
-        """Statistics at ``trial`` with the responsibilities at ``params``.
+    def revisit(self, model, params, trial, estep=None, **parts) -> Statistics:
+        """Statistics at ``trial`` with the responsibilities of the E-step at ``params``.
 
         This is what checking a generalised M-step needs: the value (and derivatives) of
-        :math:`Q(\\theta_{\\text{trial}} \\mid \\theta)` for the fixed posterior of the last
-        E-step. The responsibilities are recomputed chunk by chunk rather than stored, so
-        that memory stays bounded by a chunk; ``parts`` says which of the model's parts
+        :math:`Q(\\theta_{\\text{trial}} \\mid q)` for the fixed responsibilities :math:`q`
+        of the last E-step. They are recomputed chunk by chunk rather than stored, so that
+        memory stays bounded by a chunk, by the same strategy ``estep``, whose random draws
+        for a chunk are the same on every visit; ``parts`` says which of the model's parts
         the statistics are wanted for.
         """
         return self._sum(
-            model.trial_statistics(rows, params, trial, **parts) for _, rows in self.chunks()
+            model.trial_statistics(rows, params, trial, chunk_estep, **parts)
+            for rows, chunk_estep in self._each(estep)
         )
 
     def statistics(self, model, resp_of: Callable[[int, Rows], np.ndarray]) -> Statistics:

@@ -20,7 +20,6 @@ from emkit._backend import (
     as_backend,
     device_of,
     is_torch,
-    log_normalize,
     namespace,
     to_numpy,
 )
@@ -149,19 +148,3 @@ class InMemory(ChunkedData):
         """``fn`` applied to every chunk of shifted rows, the results stacked along rows."""
         parts = self._pass(lambda index, start, rows, weights, prepared: fn(rows))
         return self.xp.concat(list(parts), axis=0)
-
-    def worst_rows(self, model, params, count: int) -> np.ndarray:
-        """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``."""
-        prepared = model.prepare(params, self.X)
-        xp = self.xp
-        scores = to_numpy(
-            self.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[1])
-        )
-        if self.sample_weight is not None:
-            scores = np.where(to_numpy(self.sample_weight) > 0, scores, np.inf)
-        order = np.argsort(scores, kind="stable")[:count]
-        rows = to_numpy(self.X[as_backend(order, like=self.X, dtype=xp.int64)], np.float64)
-        if self.origin is not None:
-            rows = rows - to_numpy(self.origin, np.float64)
-        return rows
-

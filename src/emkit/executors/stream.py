@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from emkit._backend import Array, as_backend, is_torch, log_normalize, namespace, to_numpy
+from emkit._backend import Array, as_backend, is_torch, namespace, to_numpy
 from emkit.executors._chunked import ChunkedData, ordered_map
 
 __all__ = ["ARRAY_CHUNK_ROWS", "Stream"]
@@ -151,23 +151,3 @@ class Stream(ChunkedData):
         if total is None:
             raise ValueError("the stream yielded no chunk")
         return total / weight
-
-    def worst_rows(self, model, params, count: int) -> np.ndarray:
-        """The ``count`` rows (shifted) with the lowest log-likelihood under ``params``,
-        kept chunk by chunk in one pass."""
-
-        def work(index, start, rows, weights, prepared):
-            scores = to_numpy(log_normalize(model.log_joint(rows, prepared))[1], np.float64)
-            if weights is not None:
-                scores = np.where(to_numpy(weights) > 0, scores, np.inf)
-            keep = np.argsort(scores, kind="stable")[:count]
-            return scores[keep], to_numpy(rows, np.float64)[keep]
-
-        best_scores = np.empty(0)
-        best_rows = None
-        for scores, rows in self._pass(work, lambda like: model.prepare(params, like)):
-            best_scores = np.concatenate([best_scores, scores])
-            best_rows = rows if best_rows is None else np.concatenate([best_rows, rows])
-            keep = np.argsort(best_scores, kind="stable")[:count]
-            best_scores, best_rows = best_scores[keep], best_rows[keep]
-        return best_rows

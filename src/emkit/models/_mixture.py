@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
@@ -22,13 +22,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from emkit._backend import Array, as_backend, is_torch, log_normalize, to_numpy
-from emkit._validation import check_data, check_n_samples, check_sample_weight
+from emkit._backend import (
+    Array,
+    as_backend,
+    device_of,
+    is_torch,
+    log_normalize,
+    namespace,
+    to_numpy,
+)
+from emkit._validation import check_data, check_missing, check_n_samples, check_sample_weight
+from emkit.distributions.product import has_missing
 from emkit.em.loop import EMResult, as_callbacks, run_em
 from emkit.em.mixture import Mixture, MixtureParams
 from emkit.em.online import OnlineEM, run_incremental
 from emkit.em.strategies import ALGORITHMS, EStep, get_strategy
-from emkit.executors.memory import InMemory
+from emkit.executors.memory import InMemory, auto_chunk_size
 from emkit.executors.stream import Stream
 from emkit.io import SaveLoadMixin
 
@@ -105,14 +114,56 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         """Working elements per row in the E-step, for the automatic chunk size."""
         return self.n_components * (n_features + 1)
 
+    def _missing_row_width(self, n_features: int) -> int:
+        """Working elements per row with missing entries in the E-step: the automatic chunk
+        size of data with missing values keeps the larger of the two widths."""
+        return self._row_width(n_features)
+
+    # ------------------------------------------------------------------ validation
+    #: Whether the component family marginalises missing values (NaN): the estimator then
+    #: accepts them (scikit-learn's ``allow_nan`` input tag), in fitting and in prediction.
+    _missing_values: ClassVar[bool] = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._missing_values
+        return tags
+
+    def _validate_input(
+        self, X, *, reset: bool, purpose: Literal["fit", "batch", "predict"]
+    ) -> Array:
+        """``X`` as the engine will see it, validated once (estimators that encode their
+        input, categorical levels say, extend this).
+
+        Infinite values are refused, naming the row and the column; NaN too, unless the
+        estimator marginalises missing values (:attr:`_missing_values`). Then a row in which
+        every entry is missing is refused for fitting (``purpose`` ``'fit'`` or
+        ``'batch'``: it carries no information and would only slow EM down), and so is a
+        column without any observed value in :meth:`fit`'s data. In prediction such a row
+        is accepted: its log-density is 0 (the density of nothing observed), its
+        responsibilities are the weights, and :meth:`impute` fills it with the mixture's
+        mean.
+        """
+        X = check_data(
+            self, X, reset=reset, ensure_min_samples=2 if purpose == "fit" else 1,
+            allow_nan=self._missing_values,
+        )
+        if self._missing_values and purpose != "predict" and has_missing(X):
+            names = getattr(self, "feature_names_in_", None)
+            check_missing(X, "X", names, columns=purpose == "fit")
+        return X
+
     # ------------------------------------------------------------------ fitting
     def _model(self) -> Mixture:
         return Mixture(self._family(), self.n_components)
 
     def _data(self, X: Array, sample_weight: Array | None, origin: np.ndarray | None) -> InMemory:
+        width = self._row_width(X.shape[1])
+        if self._missing_values and has_missing(X):
+            width = max(width, self._missing_row_width(X.shape[1]))
         return InMemory(
-            X, sample_weight, origin=origin, chunk_size=self.chunk_size,
-            row_width=self._row_width(X.shape[1]), n_jobs=self.n_jobs,
+            X, sample_weight, origin=origin, chunk_size=self.chunk_size, row_width=width,
+            n_jobs=self.n_jobs,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -123,6 +174,10 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         log-likelihood; each runs until the mean log-likelihood per sample changes by less
         than ``tol`` or ``max_iter`` iterations. With ``warm_start=True`` and a fitted model,
         starts from the fitted parameters (one initialisation).
+
+        Missing values (NaN), where the estimator accepts them, are marginalised in every
+        E-step and M-step (see :meth:`impute`); only the starting point, from
+        ``init_params``, sees each missing entry at its column's observed mean.
 
         Parameters
         ----------
@@ -136,7 +191,11 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         self
         """
         warm = self.warm_start and hasattr(self, "converged_")
-        X = check_data(self, X, reset=not warm, ensure_min_samples=2)
+        return self._fit(self._validate_input(X, reset=not warm, purpose="fit"), sample_weight)
+
+    def _fit(self, X: Array, sample_weight) -> BaseMixture:
+        """:meth:`fit` on data already validated by :meth:`_validate_input`."""
+        warm = self.warm_start and hasattr(self, "converged_")
         check_n_samples(X, self.n_components)
         sample_weight = check_sample_weight(sample_weight, X)
         self._check_initial_values(X.shape[1])
@@ -236,9 +295,8 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         return self
 
     def _validate_batch(self, X, *, reset: bool) -> Array:
-        """A mini-batch or chunk as the engine sees it (estimators that encode their input
-        before :meth:`fit` do the same here)."""
-        return check_data(self, X, reset=reset)
+        """A mini-batch or chunk as the engine sees it."""
+        return self._validate_input(X, reset=reset, purpose="batch")
 
     def _starting_params(self, model, X, sample_weight, origin, random_state, from_fitted):
         """The fitted parameters (``from_fitted``), or ``init_params`` applied to ``X``."""
@@ -251,36 +309,42 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
 
     def _online_state(self, X: Array, sample_weight: Array | None):
         """The stream's state and current parameters, starting a stream if none runs."""
-        model = self._model()
         state = getattr(self, "_online", None)
         if state is not None:
             return state, self._fitted_params(state.origin)
         random_state = check_random_state(self.random_state)
-        origin = self._origin(X, sample_weight)
-        params = self._starting_params(model, X, sample_weight, origin, random_state,
-                                       hasattr(self, "lower_bound_"))
+        fitted = hasattr(self, "lower_bound_")
+        origin = self._stream_origin(X, sample_weight, fitted)
+        model = self._model()
+        params = self._starting_params(model, X, sample_weight, origin, random_state, fitted)
         state = OnlineEM(
             model, float(getattr(self, "learning_decay", 0.7)),
             float(getattr(self, "learning_offset", 10.0)), origin=origin,
             seed=_seed(self._strategy(), random_state), monotonic=self.monotonic,
+            **self._online_options(),
         )
         self.lower_bounds_ = []
         return state, params
 
+    def _stream_origin(self, X: Array, sample_weight: Array | None, fitted: bool):
+        """The frame of an online stream that starts on the batch ``X`` (``fitted``: from
+        the fitted parameters): :meth:`_origin` of the batch."""
+        return self._origin(X, sample_weight)
+
+    def _online_options(self) -> dict[str, Any]:
+        """Further options of :class:`~emkit.em.online.OnlineEM` (none: online EM on
+        normalised statistics)."""
+        return {}
+
     def _online_step(self, X: Array, sample_weight: Array | None) -> None:
         state, params = self._online_state(X, sample_weight)
         data = self._data(X, sample_weight, state.origin)
-        estep = state.estep(self._strategy())
-        if estep is None:
-            result = data.expectation(state.model, params)
-        else:
-            result = data.expectation(state.model, params, estep)
-        params = state.update(params, result.stats, result.total_weight)
+        params, bound = state.step(data, params, self._strategy())
         self._online = state
         self._set_fitted(params, state.origin, X)
         self.n_steps_ = state.n_steps
-        self.lower_bounds_.append(result.log_likelihood)
-        self.lower_bound_ = result.log_likelihood
+        self.lower_bounds_.append(bound)
+        self.lower_bound_ = bound
         self.converged_ = False
 
     def fit_chunks(self, chunks, *, n_passes: int = 1, update: str = "online"):
@@ -368,9 +432,20 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         return self
 
     def _initial_params(self, model, data, X, sample_weight, origin, random_state):
-        """Starting parameters: an M-step on initial responsibilities, then user values."""
+        """Starting parameters: an M-step on initial responsibilities, then user values.
+
+        With missing values, the initial responsibilities and this first M-step see each
+        missing entry at its column's observed mean (k-means needs complete rows, and the
+        Gaussian family's expected statistics need parameters); every E-step after it
+        marginalises them.
+        """
         if self._has_all_initial_values():
             return self._apply_initial_values(None, origin)
+        if has_missing(X):
+            xp = namespace(X)
+            mean = as_backend(weighted_mean(X, sample_weight), like=X)
+            X = xp.where(xp.isnan(X), mean, X)
+            data = self._data(X, sample_weight, origin)
         resp_of = self._initial_responsibilities(X, sample_weight, random_state)
         stats = data.statistics(model, resp_of)
         return self._apply_initial_values(model.maximize(stats), origin)
@@ -416,7 +491,7 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ prediction
     def _prepared(self, X):
         check_is_fitted(self)
-        X = check_data(self, X, reset=False)
+        X = self._validate_input(X, reset=False, purpose="predict")
         origin = self._prediction_origin()
         model = self._model()
         data = self._data(X, None, origin)
@@ -452,6 +527,49 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         model, data, prepared = self._prepared(X)
         xp = data.xp
         return data.map_rows(lambda rows: xp.argmax(model.log_joint(rows, prepared), axis=1))
+
+    def impute(self, X):
+        r"""A copy of ``X`` with every missing value (NaN) replaced by its conditional
+        expectation given the row's observed values; ``X`` itself is not modified.
+
+        .. math::
+
+            \hat x_{nd} = E[x_{nd} \mid x_{n,o}]
+              = \sum_k p(z_n = k \mid x_{n,o})\, E[x_{nd} \mid x_{n,o}, z_n = k],
+
+        with the posterior :math:`p(z_n = k \mid x_{n,o}) \propto \pi_k p(x_{n,o} \mid
+        z_n = k)` of the observed entries :math:`o`. For Gaussian components,
+        :math:`E[x_m \mid x_o, z = k] = \mu_{k,m} + \Sigma_{k,mo} \Sigma_{k,oo}^{-1}
+        (x_o - \mu_{k,o})` (Ghahramani and Jordan 1994; :math:`\mu_{k,m}` for diagonal and
+        spherical covariances); for families with independent columns it is the
+        component's mean of the column. A row with every entry missing gets the mixture's
+        mean. Observed values are returned as given.
+
+        Parameters
+        ----------
+        X : array-like or tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_imputed : array of shape (n_samples, n_features), in the namespace and on the
+            device of X
+        """
+        model, data, prepared = self._prepared(X)
+        family = model.family
+        params = self._fitted_params(self._prediction_origin()).components
+
+        def fill(rows):
+            if not has_missing(rows):
+                return rows
+            features = family.features(rows, prepared)
+            resp, _ = log_normalize(family.log_prob(features, prepared))
+            return family.impute(rows, features, params, resp)
+
+        filled = data.map_rows(fill)
+        if data.origin is not None:
+            filled = filled + data.origin
+        xp = data.xp
+        return xp.where(xp.isnan(data.X), filled, data.X)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then label ``X`` with the fitted parameters (same as ``fit(X).predict(X)``)."""
@@ -517,9 +635,33 @@ def _dtype(X: Array):
 
 
 def weighted_mean(X: Array, sample_weight: Array | None) -> np.ndarray:
-    """Mean of the rows in float64, rounded to a value the data's dtype holds exactly."""
-    mean = InMemory(X, sample_weight, row_width=X.shape[1]).mean()
+    """Mean of the rows in float64 (of each column's observed values when some are missing,
+    NaN), rounded to a value the data's dtype holds exactly."""
+    if has_missing(X):
+        mean = _observed_mean(X, sample_weight)
+    else:
+        mean = InMemory(X, sample_weight, row_width=X.shape[1]).mean()
     return to_numpy(as_backend(mean, like=X), np.float64)
+
+
+def _observed_mean(X: Array, sample_weight: Array | None) -> np.ndarray:
+    r""":math:`\sum_n w_n M_{nd} x_{nd} / \sum_n w_n M_{nd}` per column, with the mask
+    :math:`M` of observed entries, accumulated in float64 a chunk at a time."""
+    xp = namespace(X)
+    total = np.zeros(X.shape[1])
+    weight = np.zeros(X.shape[1])
+    step = auto_chunk_size(X, X.shape[1])
+    for start in range(0, X.shape[0], step):
+        rows = xp.astype(X[start : start + step], xp.float64)
+        observed = ~xp.isnan(rows)
+        values = xp.where(observed, rows, xp.zeros_like(rows))
+        if sample_weight is None:
+            w = xp.ones(rows.shape[0], dtype=xp.float64, device=device_of(rows))
+        else:
+            w = xp.astype(sample_weight[start : start + step], xp.float64)
+        total += to_numpy(w @ values)
+        weight += to_numpy(w @ xp.astype(observed, xp.float64))
+    return total / weight
 
 
 def to_like(a: np.ndarray, like: Array) -> Any:

@@ -33,7 +33,10 @@ class BernoulliMixture(FamilyMixture):
     the MAP estimate under a Beta(1 + α, 1 + α) prior, which keeps every mean strictly
     between 0 and 1 (Bishop's maximum likelihood is :math:`\alpha \to 0`). The same API and
     conveniences as :class:`~emkit.GaussianMixture`: chunked E-step, sample weights,
-    PyTorch tensors, monotonicity check, re-seeding of empty components, callbacks.
+    PyTorch tensors, monotonicity check, re-seeding of empty components, callbacks. Missing
+    values (NaN) are marginalised: a missing cell contributes to neither the log-density nor
+    the sums, so :math:`\theta_{kd}` is estimated from the rows where column :math:`d` is
+    observed; :meth:`impute` replaces it by :math:`\sum_k p(k \mid x_o)\, \theta_{kd}`.
 
     Parameters
     ----------

@@ -39,7 +39,9 @@ class CategoricalMixture(FamilyMixture):
 
     the MAP estimate under a Dirichlet(1 + α) prior per column, which keeps every
     probability positive (:math:`\alpha \to 0` is maximum likelihood). A level not seen at
-    fit is refused at prediction, naming the column and the value.
+    fit is refused at prediction, naming the column and the value. Missing values (``None``
+    or NaN) are marginalised: a missing cell matches no level and adds to no count;
+    :meth:`impute` replaces it by the most probable level given the row's observed cells.
 
     Parameters
     ----------

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_array
 
 from emkit._backend import Array, to_numpy
 from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian, GaussianParams
+from emkit.distributions.gaussian_missing import missing_row_width
 from emkit.em.mixture import MixtureParams
 from emkit.models._mixture import BaseMixture, to_like, weighted_mean
 
@@ -42,7 +43,13 @@ class GaussianMixture(BaseMixture):
       (``monotonic``);
     * a component that loses all its responsibility is re-seeded on the worst-explained
       sample with the pooled covariance of the data, instead of staying dead;
-    * PyTorch tensors (CPU or CUDA) are accepted; results come back on the same device.
+    * PyTorch tensors (CPU or CUDA) are accepted; results come back on the same device;
+    * missing values (NaN) are marginalised in the E-step and the M-step, never imputed
+      first: a row contributes the density of its observed entries,
+      :math:`\mathcal N(x_o \mid \mu_{k,o}, \Sigma_{k,oo})`, and expected statistics under
+      the conditional distribution of its missing entries (Ghahramani and Jordan 1994), so
+      EM stays exact and monotone; :meth:`impute` fills them with their conditional
+      expectations (see :mod:`emkit.distributions.gaussian_missing`).
 
     Parameters
     ----------
@@ -201,6 +208,8 @@ class GaussianMixture(BaseMixture):
         self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ BaseMixture hooks
+    _missing_values: ClassVar[bool] = True
+
     def _family(self) -> Gaussian:
         return Gaussian(self.covariance_type, float(self.reg_covar))
 
@@ -213,6 +222,9 @@ class GaussianMixture(BaseMixture):
             self.covariance_type, 1
         )
         return max(K * (D + 1), D + 1 + quadratic + 2 * K)
+
+    def _missing_row_width(self, n_features: int) -> int:
+        return missing_row_width(self.covariance_type, self.n_components, n_features)
 
     def _origin(self, X: Array, sample_weight: Array | None) -> np.ndarray:
         return weighted_mean(X, sample_weight)

@@ -24,8 +24,11 @@ N_k^2` for 'alternate', N per candidate and N² per pass over the candidates for
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from numbers import Integral
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from sklearn.base import (
@@ -39,26 +42,63 @@ from sklearn.metrics import pairwise_distances, pairwise_distances_argmin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from emkit._backend import to_numpy
 from emkit._validation import check_data, check_n_samples, describe_position
+from emkit.models.kmeans import _available_threads
 
 __all__ = ["KMedoids"]
 
 #: Dissimilarities held at once: rows per block are this divided by the number of points.
 BLOCK_ELEMENTS = 2**21
 
-#: Candidates evaluated together in the SWAP phase: after an (eager) swap, the rest of the
-#: window is evaluated again with the new medoids, so small windows waste little work.
-SWAP_WINDOW = 64
+#: Candidates evaluated together in the SWAP phase (at most a block of rows), shared out
+#: between the threads. After an (eager) swap, the window restarts at the next candidate,
+#: so what was computed for the rest of the window is wasted; larger windows spread the
+#: fixed cost of a window over more candidates but fall out of the CPU caches.
+SWAP_WINDOW = 32
 
 #: A swap must lower the objective by more than this fraction of it (guards against
 #: cycling between configurations that differ only by rounding).
 SWAP_TOLERANCE = 1e-12
 
+#: Metrics computed from one matrix product of the (centred) points.
+EUCLIDEAN_METRICS = ("euclidean", "sqeuclidean")
+
+
+class _Columns(NamedTuple):
+    """Points that blocks of dissimilarities are computed to, prepared once for many blocks.
+
+    ``index`` holds their row indices, ``position[i]`` the column of point ``i`` (-1 for
+    points that are not among them), ``operand`` the right-hand side of the computation.
+    """
+
+    index: np.ndarray
+    position: np.ndarray
+    operand: np.ndarray | None
+
 
 class _Dissimilarities:
-    """Dissimilarities between the training points, block by block or from a matrix."""
+    r"""Dissimilarities between the training points, block by block or from a matrix.
+
+    For 'euclidean' and 'sqeuclidean' (without ``metric_params``), a block is one matrix
+    product: with the points centred, :math:`\tilde x = x - \bar x` (so that rounding is
+    relative to the spread of the data, not to their offset), the rows
+    :math:`(\tilde x_i, 1, \lVert \tilde x_i \rVert^2)` and
+    :math:`(-2 \tilde x_j, \lVert \tilde x_j \rVert^2, 1)` have the inner product
+
+    .. math::
+
+        \lVert \tilde x_i \rVert^2 + \lVert \tilde x_j \rVert^2 - 2\, \tilde x_i^\top
+        \tilde x_j = \lVert x_i - x_j \rVert^2,
+
+    clipped at 0 (rounding may leave it slightly negative for close points) and, for
+    'euclidean', square-rooted: the expansion of
+    :func:`sklearn.metrics.pairwise.euclidean_distances`, in float64. Other metrics go
+    through :func:`sklearn.metrics.pairwise_distances`. Computed dissimilarities of a point
+    to itself are set to exactly 0.
+    """
 
     def __init__(self, X: np.ndarray, metric, metric_params: dict | None,
                  chunk_size: int | None):
@@ -68,41 +108,83 @@ class _Dissimilarities:
         self.metric = metric
         self.params = metric_params or {}
         self.rows_per_block = chunk_size or max(1, BLOCK_ELEMENTS // self.n)
+        self.left = self.right = None
+        self.squared = isinstance(metric, str) and metric == "sqeuclidean"
+        if isinstance(metric, str) and metric in EUCLIDEAN_METRICS and not self.params:
+            centred = X - X.mean(axis=0, dtype=np.float64)
+            norms = np.einsum("ij,ij->i", centred, centred)[:, None]
+            ones = np.ones_like(norms)
+            self.left = np.hstack([centred, ones, norms])
+            self.right = np.hstack([-2.0 * centred, norms, ones])
+        self.everything = self.columns(np.arange(self.n))
 
-    def between(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """:math:`d(x_i, x_j)` for ``i`` in ``rows`` and ``j`` in ``columns``.
+    def columns(self, index: np.ndarray) -> _Columns:
+        """The points ``index``, prepared as the columns of blocks of dissimilarities."""
+        position = np.full(self.n, -1, dtype=np.intp)
+        position[index] = np.arange(index.shape[0])
+        if self.precomputed:
+            operand = None
+        elif self.right is not None:
+            operand = np.ascontiguousarray(self.right[index].T)
+        else:
+            operand = self.X[index]
+        return _Columns(index, position, operand)
 
-        Computed dissimilarities of a point to itself are exactly 0 (the matrix product
-        behind the Euclidean distance leaves rounding noise there).
+    def between(self, rows: np.ndarray, columns: _Columns,
+                out: np.ndarray | None = None) -> np.ndarray:
+        """:math:`d(x_i, x_j)` for ``i`` in ``rows`` and ``j`` in ``columns.index``.
+
+        The Euclidean block is written to ``out`` when given (shape (len(rows),
+        len(columns.index))), sparing the allocation; other blocks are new arrays.
         """
         if self.precomputed:
-            return self.X[np.ix_(rows, columns)]
-        block = pairwise_distances(
-            self.X[rows], self.X[columns], metric=self.metric, **self.params
-        )
-        block[rows[:, None] == columns[None, :]] = 0.0
+            return self.X[np.ix_(rows, columns.index)]
+        if self.left is not None:
+            block = np.matmul(self.left[rows], columns.operand, out=out)
+            np.maximum(block, 0.0, out=block)
+            if not self.squared:
+                np.sqrt(block, out=block)
+        else:
+            block = pairwise_distances(
+                self.X[rows], columns.operand, metric=self.metric, **self.params
+            )
+        position = columns.position[rows]
+        itself = np.flatnonzero(position >= 0)
+        block[itself, position[itself]] = 0.0
         return block
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
         """:math:`d(x_i, x_j)` for ``i`` in ``rows`` and every point ``j``."""
-        if self.precomputed:
-            return self.X[rows]
-        block = pairwise_distances(self.X[rows], self.X, metric=self.metric, **self.params)
-        block[np.arange(rows.shape[0]), rows] = 0.0
-        return block
+        return self.between(rows, self.everything)
 
-    def blocks(self, rows: np.ndarray):
-        """:meth:`rows` over consecutive blocks of ``rows``."""
+    def blocks(self, rows: np.ndarray, columns: _Columns | None = None) -> Iterator[np.ndarray]:
+        """:meth:`between` ``rows`` (in consecutive blocks) and ``columns`` (all points)."""
+        columns = self.everything if columns is None else columns
         for start in range(0, rows.shape[0], self.rows_per_block):
-            yield self.rows(rows[start : start + self.rows_per_block])
+            yield self.between(rows[start : start + self.rows_per_block], columns)
 
     def to_medoids(self, medoids: np.ndarray) -> np.ndarray:
         """Dissimilarities of every point to the medoids, shape (N, K)."""
-        everything = np.arange(self.n)
-        return np.vstack([
-            self.between(everything[start : start + self.rows_per_block], medoids)
-            for start in range(0, self.n, self.rows_per_block)
-        ])
+        return np.vstack(list(self.blocks(np.arange(self.n), self.columns(medoids))))
+
+
+@contextmanager
+def _thread_map(threads: int) -> Iterator[Callable]:
+    """``map(function, tasks)`` as a list, over ``threads`` threads with single-threaded BLAS.
+
+    The first task runs in this thread, the others in a pool of ``threads - 1`` (NumPy and
+    BLAS release the interpreter lock). Small matrix products are faster on one thread
+    each than spread over BLAS threads, which spin while they wait for each other.
+    """
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(
+        max(1, threads - 1)
+    ) as pool:
+
+        def map_threads(function: Callable, tasks: list) -> list:
+            others = [pool.submit(function, task) for task in tasks[1:]]
+            return [function(tasks[0]), *(other.result() for other in others)]
+
+        yield map_threads
 
 
 # ---------------------------------------------------------------------- initialisation
@@ -180,15 +262,18 @@ def _check_init_indices(init, n_clusters: int, n_samples: int) -> np.ndarray:
 
 
 def _nearest_two(to_medoids: np.ndarray):
-    """Nearest medoid of each point, its dissimilarity, and that of the second nearest."""
+    """Nearest and second nearest medoid of each point, with the dissimilarities to them.
+
+    Ties go to the lower medoid index, as with :func:`numpy.argmin`; with K = 1 the second
+    nearest is the only medoid, at dissimilarity :math:`\\infty`.
+    """
     rows = np.arange(to_medoids.shape[0])
     nearest = np.argmin(to_medoids, axis=1)
     first = to_medoids[rows, nearest]
-    if to_medoids.shape[1] == 1:
-        return nearest, first, np.full_like(first, np.inf)
-    others = to_medoids.copy()
+    others = to_medoids.astype(np.float64)
     others[rows, nearest] = np.inf
-    return nearest, first, others.min(axis=1)
+    runner_up = np.argmin(others, axis=1)
+    return nearest, first, runner_up, others[rows, runner_up]
 
 
 def _alternate(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
@@ -207,16 +292,14 @@ def _alternate(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarr
             members = np.flatnonzero(labels == k)
             if members.size == 0:
                 continue
-            costs = np.concatenate([
-                dist.between(members[start : start + dist.rows_per_block], members).sum(axis=1)
-                for start in range(0, members.size, dist.rows_per_block)
-            ])
+            cluster = dist.columns(members)
+            costs = np.concatenate([block.sum(axis=1) for block in dist.blocks(members, cluster)])
             costs[np.isin(members, medoids) & (members != medoids[k])] = np.inf
             best = int(np.argmin(costs))
-            current = dist.between(medoids[k : k + 1], members).sum()
+            current = dist.between(medoids[k : k + 1], cluster).sum()
             if costs[best] < current * (1.0 - SWAP_TOLERANCE):
                 medoids[k] = members[best]
-                to_medoids[:, k] = dist.between(np.arange(dist.n), medoids[k : k + 1])[:, 0]
+                to_medoids[:, k] = dist.rows(medoids[k : k + 1])[0]
                 moved = True
         if not moved:
             return iteration
@@ -224,90 +307,153 @@ def _alternate(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarr
 
 
 class _SwapState:
-    r"""FasterPAM's caches for the current medoids.
+    r"""FasterPAM's caches for the current medoids, updated swap by swap.
 
-    For each point :math:`o`: its nearest medoid :math:`n(o)`, the dissimilarity
-    :math:`d_o` to it and :math:`s_o` to the second nearest (:math:`\infty` for K = 1); per
-    medoid :math:`i`, :math:`D_i = \sum_{o:\, n(o) = i} d_o`.
+    For each point :math:`o`: its nearest medoid :math:`n(o)` and second nearest, the
+    dissimilarities :math:`d_o` and :math:`s_o` to them (:math:`s_o = \infty` for K = 1);
+    ``order`` lists the points by nearest medoid, so that each cluster is a contiguous
+    segment (starting at ``starts``, of medoid ``segments``), and ``first`` and ``second``
+    hold :math:`d_o` and :math:`s_o` in that order. Blocks of dissimilarities given to
+    :meth:`changes` and :meth:`replace` have their columns in that order.
     """
 
     def __init__(self, to_medoids: np.ndarray):
-        n, n_clusters = to_medoids.shape
-        self.nearest, self.first, self.second = _nearest_two(to_medoids)
-        self.membership = np.zeros((n, n_clusters))
-        self.membership[np.arange(n), self.nearest] = 1.0
-        self.own = np.bincount(self.nearest, weights=self.first, minlength=n_clusters)
+        self.to_medoids = to_medoids
+        self.n_clusters = to_medoids.shape[1]
+        nearest, self.nearest_distance, self.runner_up, self.second_distance = (
+            _nearest_two(to_medoids)
+        )
+        # The smallest integer type: stable sorting sorts 8- and 16-bit keys in linear time.
+        self.nearest = nearest.astype(np.min_scalar_type(self.n_clusters - 1))
+        self._arrange()
+
+    def _arrange(self) -> None:
+        self.order = np.argsort(self.nearest, kind="stable")
+        by_cluster = self.nearest[self.order]
+        self.starts = np.flatnonzero(np.r_[True, by_cluster[1:] != by_cluster[:-1]])
+        self.segments = by_cluster[self.starts].astype(np.intp)
+        self.first = self.nearest_distance[self.order]
+        self.second = self.second_distance[self.order]
         self.total = float(self.first.sum())
 
-    def changes(self, block: np.ndarray) -> np.ndarray:
+    def replace(self, k: int, block_row: np.ndarray) -> None:
+        r"""Make a point with dissimilarities ``block_row`` (in ``order``) medoid ``k``.
+
+        Points whose nearest or second nearest medoid was ``k`` look for theirs again among
+        the K dissimilarities to the medoids; for the others the new medoid, at :math:`c_o`,
+        becomes the nearest if :math:`(c_o, k)` precedes :math:`(d_o, n(o))` (ties to the
+        lower index), else the second nearest if it precedes that one: O(N) plus O(K) per
+        point that lost a medoid, the same caches as computed afresh.
+        """
+        column = np.empty(block_row.shape[0])
+        column[self.order] = block_row
+        self.to_medoids[:, k] = column
+        lost = np.flatnonzero((self.nearest == k) | (self.runner_up == k))
+        nearest, first, runner_up, second = _nearest_two(self.to_medoids[lost])
+        closest = (column < self.nearest_distance) | (
+            (column == self.nearest_distance) & (k < self.nearest)
+        )
+        closer = ~closest & (
+            (column < self.second_distance)
+            | ((column == self.second_distance) & (k < self.runner_up))
+        )
+        self.second_distance = np.where(
+            closest, self.nearest_distance, np.where(closer, column, self.second_distance)
+        )
+        self.runner_up = np.where(closest, self.nearest, np.where(closer, k, self.runner_up))
+        self.nearest_distance = np.where(closest, column, self.nearest_distance)
+        self.nearest = np.where(closest, k, self.nearest).astype(self.nearest.dtype)
+        self.nearest[lost], self.nearest_distance[lost] = nearest, first
+        self.runner_up[lost], self.second_distance[lost] = runner_up, second
+        self._arrange()
+
+    def changes(self, block: np.ndarray, scratch: np.ndarray) -> np.ndarray:
         r"""Change of :math:`\tilde J` when each candidate replaces each medoid, (b, K).
 
-        For candidate :math:`c` with :math:`r_o = d(o, c)`, FasterPAM's change for giving up
-        medoid :math:`i` is the removal loss :math:`\sum_{n(o)=i} (s_o - d_o)`, plus the
-        gain :math:`\sum_o \min(r_o - d_o, 0)` shared by all :math:`i`, plus, for the
-        points of :math:`i`, :math:`d_o - s_o` if :math:`r_o < d_o` and
-        :math:`\min(r_o - s_o, 0)` otherwise. The last two cases are
-        :math:`\operatorname{clip}(r_o, d_o, s_o) - s_o`, so that, for all K medoids at once,
+        For candidate :math:`c` with :math:`r_o = d(o, c)`, a point :math:`o` of medoid
+        :math:`i` goes to :math:`\min(r_o, s_o)` when :math:`i` is given up for :math:`c`,
+        any other point to :math:`\min(r_o, d_o)`; so, for all K medoids at once,
 
         .. math::
 
-            \Delta_{ci} = \sum_{o:\, n(o) = i} \operatorname{clip}(r_o, d_o, s_o) - D_i
+            \Delta_{ci} = \sum_{o:\, n(o) = i} \bigl(\min(r_o, s_o) - \min(r_o, d_o)\bigr)
             + \sum_o \min(r_o, d_o) - \sum_o d_o,
 
-        one clip, one minimum and one (b × N)(N × K) product for the whole block: the
-        O(K) improvement of FasterPAM over PAM's O(K) separate passes.
+        the removal loss and the shared gain of FasterPAM in two minima and two sums over
+        the contiguous clusters per candidate: the O(K) improvement over PAM's K passes.
+        ``scratch`` is a float64 array of the shape of ``block``, overwritten.
         """
-        clipped = np.clip(block, self.first, self.second)
-        per_medoid = clipped @ self.membership
-        np.minimum(block, self.first, out=clipped)
-        shared = clipped.sum(axis=1) - self.total
-        return per_medoid - self.own + shared[:, None]
+        lower = np.minimum(block, self.first, out=scratch)
+        kept = np.add.reduceat(lower, self.starts, axis=1)
+        upper = np.minimum(block, self.second, out=lower)
+        served = np.add.reduceat(upper, self.starts, axis=1)
+        served -= kept
+        changes = np.empty((block.shape[0], self.n_clusters))
+        changes[:] = (kept.sum(axis=1) - self.total)[:, None]
+        changes[:, self.segments] += served
+        return changes
 
 
 def _swap(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
           max_iter: int) -> int:
     """FasterPAM's SWAP phase; updates ``medoids`` and ``to_medoids`` in place.
 
-    Candidates are visited in cyclic order, a block of their dissimilarity rows at a time,
-    evaluated ``SWAP_WINDOW`` at once; the first candidate whose best swap improves the
-    objective is swapped at once (eager swapping), and the search goes on from the next
-    candidate with the updated caches. Stops after a full cycle without an improving swap
-    or ``max_iter`` passes. Returns the number of passes.
+    Candidates are visited in cyclic order, ``SWAP_WINDOW`` at once (shared out between
+    threads, each computing the dissimilarity rows of its candidates and their changes);
+    the first candidate whose best swap improves the objective is swapped at once (eager
+    swapping), and the search goes on from the next candidate with the updated caches.
+    Stops after a full cycle without an improving swap or ``max_iter`` passes. Returns the
+    number of passes.
     """
     n = to_medoids.shape[0]
     is_medoid = np.zeros(n, dtype=bool)
     is_medoid[medoids] = True
     state = _SwapState(to_medoids)
+    towards = dist.columns(state.order)
+    window = min(SWAP_WINDOW, dist.rows_per_block)
+    threads = min(_available_threads(), window)
+    # Reused for every window (fresh arrays of this size cost page faults): per thread, a
+    # block of dissimilarities and the scratch of the changes.
+    buffers = np.empty((threads, 2, math.ceil(window / threads), n))
+
+    def evaluate(part: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        thread, candidates = part
+        block_buffer, scratch = buffers[thread, :, : candidates.shape[0]]
+        block = dist.between(candidates, towards, out=block_buffer)
+        return block, state.changes(block, scratch)
+
     examined = since_swap = position = 0
     limit = max_iter * n
-    while since_swap < n and examined < limit:
-        size = min(dist.rows_per_block, n - since_swap, limit - examined)
-        candidates = (position + np.arange(size)) % n
-        block = dist.rows(candidates)
-        offset = 0
-        while offset < size:
-            window = slice(offset, min(offset + SWAP_WINDOW, size))
-            changes = state.changes(block[window])
+    with _thread_map(threads) as map_threads:
+        while since_swap < n and examined < limit:
+            size = min(window, n - since_swap, limit - examined)
+            candidates = (position + np.arange(size)) % n
+            parts = map_threads(
+                evaluate, list(enumerate(np.array_split(candidates, min(threads, size))))
+            )
+            changes = np.vstack([part[1] for part in parts])
             best = np.argmin(changes, axis=1)
-            gain = changes[np.arange(best.size), best]
-            gain[is_medoid[candidates[window]]] = np.inf
+            gain = changes[np.arange(size), best]
+            gain[is_medoid[candidates]] = np.inf
             improving = np.flatnonzero(gain < -SWAP_TOLERANCE * state.total)
+            examined += size if improving.size == 0 else int(improving[0]) + 1
             if improving.size == 0:
-                examined += best.size
-                since_swap += best.size
-                offset += best.size
+                since_swap += size
+                position = (position + size) % n
                 continue
             j = int(improving[0])
-            k, candidate = int(best[j]), int(candidates[offset + j])
+            k, candidate = int(best[j]), int(candidates[j])
             is_medoid[medoids[k]] = False
             is_medoid[candidate] = True
             medoids[k] = candidate
-            to_medoids[:, k] = block[offset + j]
-            state = _SwapState(to_medoids)
-            examined += j + 1
+            for block, _ in parts:
+                if j < block.shape[0]:
+                    state.replace(k, block[j])
+                    break
+                j -= block.shape[0]
+            towards = dist.columns(state.order)
             since_swap = 1
-            offset += j + 1
-        position = (position + size) % n
+            position = (candidate + 1) % n
     return max(1, math.ceil(examined / n))
 
 
@@ -485,7 +631,7 @@ class KMedoids(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, 
             medoids = random_state.choice(X.shape[0], self.n_clusters, replace=False)
         else:
             medoids = init.copy()
-        to_medoids = dist.to_medoids(medoids)
+        to_medoids = dist.to_medoids(medoids).astype(np.float64, copy=False)
         optimise = _alternate if self.method == "alternate" else _swap
         self.n_iter_ = optimise(dist, medoids, to_medoids, self.max_iter)
         self.medoid_indices_ = medoids

@@ -23,10 +23,9 @@ import numpy as np
 from scipy.special import rel_entr
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array
 
 from emkit._backend import Array, as_backend, device_of, is_torch, namespace, to_numpy
-from emkit._validation import check_data
 from emkit.distributions.bernoulli import Bernoulli, BernoulliParams
 from emkit.distributions.categorical import (
     Categorical,
@@ -38,6 +37,7 @@ from emkit.distributions.categorical import (
 from emkit.distributions.exponential import Exponential, ExponentialParams
 from emkit.distributions.gamma import Gamma, GammaParams
 from emkit.distributions.gaussian import Gaussian, GaussianParams
+from emkit.distributions.gaussian_missing import missing_row_width
 from emkit.distributions.lognormal import LogNormal
 from emkit.distributions.multinomial import Multinomial, MultinomialParams
 from emkit.distributions.poisson import Poisson, PoissonParams
@@ -68,6 +68,9 @@ LOCATION_FAMILIES = frozenset({"gaussian", "student_t"})
 _NON_NEGATIVE = frozenset(
     {"lognormal", "gamma", "exponential", "poisson", "bernoulli", "multinomial"}
 )
+
+#: Families that do not marginalise missing values (they refuse NaN).
+_NO_MISSING = frozenset({"student_t", "multinomial"})
 
 #: Families whose initial k-means sees the columns standardised (the others are 0/1).
 _CONTINUOUS = frozenset({"gaussian", "student_t", "lognormal", "poisson", "exponential", "gamma"})
@@ -269,8 +272,12 @@ class FamilyMixture(BaseMixture):
     A subclass says which family models which columns (``_learn_layout``, ``_groups``),
     builds each family with its options (``_make_family``) and names the fitted
     attributes (``_attribute``). Every family's parameters become fitted attributes, one
-    per field of its parameter dataclass.
+    per field of its parameter dataclass. Missing values (NaN, ``None`` in categorical
+    columns) are accepted and marginalised by every family but the multinomial and the
+    Student-t, which refuse them naming the column and the row.
     """
+
+    _missing_values: ClassVar[bool] = True
 
     _parameter_constraints: ClassVar[dict] = {
         **BaseMixture._parameter_constraints,
@@ -357,13 +364,27 @@ class FamilyMixture(BaseMixture):
         labels = [table.label(j) for j in columns]
         codes = encode_categories(
             [table.column(j) for j in columns], self.categories_, self.n_categories_, labels,
-            allow_missing=False,
+            allow_missing=self._missing_values,
         )
         return table.replaced(columns, codes)
 
-    def _check_values(self, X, *, reset: bool) -> Array:
-        """Validate ``X`` as the engine will see it, then every family's support."""
-        checked = check_data(self, X, reset=reset)
+    def _decoded(self, X: Array):
+        """Codes of the categorical columns of ``X`` turned back into their levels (an
+        object array when some levels are text); ``X`` as it is without such columns."""
+        columns = list(self._categorical_columns())
+        if not columns:
+            return X
+        X = to_numpy(X, np.float64).copy()
+        levels = decode_categories(X[:, columns], self.categories_)
+        if levels.dtype.kind != "f":
+            X = X.astype(object)
+        X[:, columns] = levels
+        return X
+
+    def _validate_input(self, X, *, reset: bool, purpose: str) -> Array:
+        """The input with categorical levels coded, validated as by :class:`BaseMixture`,
+        then checked against every family's support (naming the column and the row)."""
+        checked = super()._validate_input(self._encoded(X), reset=reset, purpose=purpose)
         validate = getattr(self._family(), "validate", None)
         if validate is not None:
             validate(checked, self._labels())
@@ -420,12 +441,11 @@ class FamilyMixture(BaseMixture):
         warm = self.warm_start and hasattr(self, "converged_")
         if not warm:
             self._learn_layout(X)
-        X = self._encoded(X)
-        checked = self._check_values(X, reset=not warm)
+        X = self._validate_input(X, reset=not warm, purpose="fit")
         use_y = self.semi_supervised and y is not None
-        self._known = self._known_components(y, checked.shape[0]) if use_y else None
+        self._known = self._known_components(y, X.shape[0]) if use_y else None
         try:
-            return super().fit(X, None, sample_weight=sample_weight)
+            return self._fit(X, sample_weight)
         finally:
             self._known = None
 
@@ -435,13 +455,17 @@ class FamilyMixture(BaseMixture):
         families and categorical levels, later ones are coded as :meth:`predict`'s input."""
         if reset:
             self._learn_layout(X)
-        return self._check_values(self._encoded(X), reset=reset)
+        return super()._validate_batch(X, reset=reset)
 
-    def _prepared(self, X):
-        check_is_fitted(self)
-        X = self._encoded(X)
-        self._check_values(X, reset=False)
-        return super()._prepared(X)
+    def impute(self, X):
+        r"""A copy of ``X`` with every missing value replaced given the row's observed
+        values, as :meth:`BaseMixture.impute`: the conditional expectation
+        :math:`\sum_k p(z_n = k \mid x_{n,o}) E[x_{nd} \mid x_{n,o}, z_n = k]` for
+        numeric columns; for a categorical column the most probable level,
+        :math:`\arg\max_c \sum_k p(z_n = k \mid x_{n,o})\, \theta_{kjc}`, returned as a
+        level (an object array when some levels are text).
+        """
+        return self._decoded(super().impute(X))
 
     def sample(self, n_samples: int = 1):
         """Draw ``n_samples`` rows from the fitted mixture (categorical columns as their
@@ -454,14 +478,7 @@ class FamilyMixture(BaseMixture):
             The component of each row.
         """
         X, y = super().sample(n_samples)
-        columns = list(self._categorical_columns())
-        if not columns:
-            return X, y
-        levels = decode_categories(X[:, columns], self.categories_)
-        if levels.dtype.kind != "f":
-            X = X.astype(object)
-        X[:, columns] = levels
-        return X, y
+        return self._decoded(X), y
 
     # ------------------------------------------------------------------ BaseMixture hooks
     def _origin(self, X: Array, sample_weight: Array | None) -> np.ndarray | None:
@@ -497,6 +514,14 @@ class FamilyMixture(BaseMixture):
             else:
                 width += d
         return width
+
+    def _missing_row_width(self, n_features: int) -> int:
+        """:meth:`_row_width` plus what rows with missing entries need in the Gaussian and
+        log-normal groups."""
+        return self._row_width(n_features) + sum(
+            missing_row_width(self.covariance_type, self.n_components, len(columns))
+            for name, columns in self._groups() if name in ("gaussian", "lognormal")
+        )
 
     def _check_initial_values(self, n_features: int) -> None:
         self._initial_values = {}
@@ -644,7 +669,10 @@ class MixtureModel(FamilyMixture):
     with, for every group of columns :math:`C_g`, one of the families below. The E-step adds
     the groups' log-densities; the M-step is each family's own closed form (see
     :mod:`emkit.distributions`). Categorical columns only give latent class analysis; mixed
-    columns give clustering of mixed data.
+    columns give clustering of mixed data. Missing values (NaN, or ``None`` in categorical
+    columns) are marginalised by every family but ``multinomial`` and ``student_t``
+    (Gaussian and log-normal groups through the conditional distribution of the missing
+    entries); :meth:`impute` fills them.
 
     ================ ============================= ==========================================
     family           columns                       fitted attributes
@@ -803,6 +831,8 @@ class MixtureModel(FamilyMixture):
         tags.input_tags.positive_only = (
             isinstance(self.families, str) and self.families in _NON_NEGATIVE
         )
+        named = {self.families} if isinstance(self.families, str) else set(self.families)
+        tags.input_tags.allow_nan = not named & _NO_MISSING
         return tags
 
     # ------------------------------------------------------------------ layout

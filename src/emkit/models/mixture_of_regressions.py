@@ -62,6 +62,9 @@ from emkit.distributions.regression import (
 )
 from emkit.em.loop import EMResult, as_callbacks, run_em
 from emkit.em.maximization import MStepResult
+from emkit.em.mixture import ChunkExpectation, _weighted_sum
+from emkit.em.online import OnlineEM
+from emkit.em.strategies import ALGORITHMS, EStep, get_strategy
 from emkit.executors import PassResult
 from emkit.executors.columns import ColumnData, Expectation
 from emkit.io import SaveLoadMixin
@@ -70,9 +73,11 @@ from emkit.latent.weights import (
     ConstantWeights,
     GatingParams,
     GroupParams,
+    GroupStatistics,
     GroupWeights,
     SoftmaxGating,
 )
+from emkit.models._mixture import _seed
 
 __all__ = ["ConditionalMixture", "MixtureOfRegressions", "StructuredParams"]
 
@@ -155,42 +160,59 @@ class ConditionalMixture:
         r""":math:`\log p(y_n \mid x_n, \cdot)`, (n,)."""
         return log_normalize(self.log_joint(rows, params))[1]
 
-    def _responsibilities(self, rows: Rows, params: StructuredParams) -> np.ndarray:
-        resp = log_normalize(self.log_joint(rows, params))[0]
+    @staticmethod
+    def _normalize(log_joint: np.ndarray, estep) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Responsibilities, :math:`\\log p(y_n \\mid \\cdot)` and the strategy's per-row
+        extras: exact without ``estep``, else the strategy's."""
+        if estep is None:
+            return (*log_normalize(log_joint), {})
+        return estep.responsibilities(log_joint)
+
+    def _responsibilities(self, rows: Rows, params: StructuredParams, estep) -> np.ndarray:
+        resp = self._normalize(self.log_joint(rows, params), estep)[0]
         return resp if rows.weight is None else resp * rows.weight[:, None]
 
     def expectation(
-        self, rows: Rows, params: StructuredParams
-    ) -> tuple[StructuredStatistics, float, float]:
-        """Exact E-step on a chunk: statistics, summed log-likelihood and summed weight."""
+        self, rows: Rows, params: StructuredParams, estep=None
+    ) -> ChunkExpectation:
+        """E-step on a chunk: statistics, summed log-likelihood, summed weight and the
+        weighted sums of the strategy's per-row quantities.
+
+        Exact without ``estep``; otherwise the chunk's
+        :class:`emkit.em.strategies.EStepPass` forms the responsibilities from the log joint
+        :math:`\\log p(y_n \\mid x_n, k) + \\log p(c_n = k \\mid \\cdot)`.
+        """
         log_prior = self.log_prior(rows, params)
         features = self.family.features(rows.design, rows.y, params.components)
-        resp, log_norm = log_normalize(
-            log_prior + self.family.log_prob(features, params.components)
+        resp, log_norm, extras = self._normalize(
+            log_prior + self.family.log_prob(features, params.components), estep
         )
         if rows.weight is None:
             weight = float(len(rows))
             log_likelihood = float(log_norm.sum())
+            sums = {name: float(values.sum()) for name, values in extras.items()}
         else:
             resp = resp * rows.weight[:, None]
             weight = float(rows.weight.sum())
             with np.errstate(invalid="ignore"):
-                log_likelihood = float(
-                    np.where(rows.weight > 0, log_norm * rows.weight, 0.0).sum()
-                )
+                log_likelihood = float(_weighted_sum(log_norm, rows.weight))
+                sums = {
+                    name: float(_weighted_sum(values, rows.weight))
+                    for name, values in extras.items()
+                }
         stats = StructuredStatistics(
             self.prior.statistics(rows, resp, log_prior),
             self.family.statistics(rows.design, rows.y, features, resp),
         )
-        return stats, log_likelihood, weight
+        return ChunkExpectation(stats, log_likelihood, weight, sums)
 
     def trial_statistics(
-        self, rows: Rows, params: StructuredParams, trial: StructuredParams,
+        self, rows: Rows, params: StructuredParams, trial: StructuredParams, estep=None,
         *, prior: bool, components: bool,
     ) -> StructuredStatistics:
-        """Statistics at ``trial`` with the responsibilities at ``params``, for the parts
-        asked for."""
-        resp = self._responsibilities(rows, params)
+        """Statistics at ``trial`` with the responsibilities of the E-step (``estep``, the
+        chunk's strategy pass; ``None``: exact) at ``params``, for the parts asked for."""
+        resp = self._responsibilities(rows, params, estep)
         prior_stats = (
             self.prior.statistics(rows, resp, self.prior.log_prob(rows, trial.prior))
             if prior else _NotWanted()
@@ -238,6 +260,13 @@ class ConditionalMixture:
         updated, final = StructuredParams(prior, components), stats
         newton = self._newton_parts()
         if newton:
+            if expectation.revisit is None:
+                raise ValueError(
+                    "The checked Newton steps of the M-step (of "
+                    f"{' and '.join(type(part).__name__ for part in newton.values())}) "
+                    "revisit the data with the responsibilities of one E-step; statistics "
+                    "combined from several passes (online EM) have no such pass."
+                )
             updated = StructuredParams(
                 params.prior if "prior" in newton else prior,
                 params.components if "components" in newton else components,
@@ -452,6 +481,24 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         ``True`` stops the fit.
     monotonic : {'warn', 'raise', 'ignore'}, default='warn'
         What happens when the log-likelihood decreases by more than rounding explains.
+    algorithm : {'em', 'hard', 'stochastic', 'monte-carlo', 'annealed'} or EStep, \
+default='em'
+        The E-step (:mod:`emkit.em.strategies`), from the log joint
+        :math:`a_{nk} = \log p(y_n \mid x_n, c_n = k) + \log p(c_n = k \mid \cdot)`:
+        exact EM; classification EM (one-hot :math:`\arg\max_k a_{nk}`; ``lower_bounds_``
+        then hold the classification log-likelihood :math:`\frac1N \sum_n w_n \max_k
+        a_{nk}`, plus the ridge penalty per sample, which never decreases); stochastic or
+        Monte Carlo EM (classes drawn from the posterior; the log-likelihood of every iterate
+        is exact but not held to increase); deterministic annealing (tempered posteriors,
+        then exact EM). The checked Newton steps of the logistic and Poisson regressions and
+        of the gating check Q for the responsibilities the strategy formed (random draws
+        are the same on every revisit of a chunk). Random draws come from
+        ``random_state``.
+    learning_decay : float, default=0.7
+        :math:`\kappa \in (1/2, 1]` of the step sizes :math:`\rho_t = (t + t_0)^{-\kappa}`
+        of :meth:`partial_fit`.
+    learning_offset : float, default=10.0
+        :math:`t_0 \ge 0` of the same step sizes.
 
     Attributes
     ----------
@@ -482,6 +529,8 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         (plus the ridge penalty per sample when ``ridge`` or ``gating_ridge`` is positive).
     lower_bounds_ : list of float
         The same after every iteration of the best initialisation.
+    n_steps_ : int
+        Steps of the current :meth:`partial_fit` stream.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has feature names.
@@ -506,6 +555,10 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
     that cross-validation compares mixtures by likelihood); the :math:`R^2` of the mixture
     mean is ``sklearn.metrics.r2_score(y, model.predict(X))``. Data are NumPy arrays
     (or array-likes, DataFrames) computed in float64.
+
+    :meth:`partial_fit` fits Gaussian regressions with constant or per-group weights online
+    (online EM on their additive statistics); the Newton steps of the other families and of
+    the gating cannot be taken on a stream (see the method).
 
     Examples
     --------
@@ -544,6 +597,9 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "callbacks": [list, tuple, callable, None],
         "monotonic": [StrOptions({"warn", "raise", "ignore"})],
+        "algorithm": [StrOptions(set(ALGORITHMS)), EStep],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -572,6 +628,9 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         chunk_size: int | None = None,
         callbacks=None,
         monotonic: str = "warn",
+        algorithm="em",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
     ) -> None:
         self.n_components = n_components
         self.family = family
@@ -596,6 +655,9 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.callbacks = callbacks
         self.monotonic = monotonic
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -832,17 +894,8 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
             sample_weight = to_numpy(check_sample_weight(sample_weight, X), np.float64)
         covariates = self._check_covariates(groups, concomitant, n_samples, fitting=True)
         kind = _prior_kind(covariates)
-        if warm and (
-            kind != self.prior_
-            or self._output_shape() != _output_shape(y, single)
-            or (kind == "gating"
-                and covariates["concomitant"].shape[1] != self.gating_coef_.shape[1])
-        ):
-            raise ValueError(
-                "warm_start=True needs the same kind of data as the last fit: the same "
-                "class prior (groups, concomitant or neither), the same shape of y and the "
-                "same number of concomitant covariates."
-            )
+        if warm:
+            self._check_same_kind(kind, y, single, covariates, "warm_start=True")
         initial = self._check_initial_values(n_features, y.shape[1], single)
         callbacks = as_callbacks(self.callbacks)
         origins = self._origins(X, y, covariates["concomitant"], sample_weight)
@@ -856,6 +909,7 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         )
         model = self._model(prior)
         random_state = check_random_state(self.random_state)
+        strategy = get_strategy(self.algorithm)
 
         def view(params):
             return self._public_view(params, origins, single)
@@ -875,6 +929,7 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
                 max_iter=self.max_iter, tol=self.tol, monotonic=self.monotonic,
                 callbacks=callbacks, view=view, verbose=self.verbose,
                 verbose_interval=self.verbose_interval, dtype=np.float64,
+                strategy=strategy, seed=_seed(strategy, random_state),
             )
             if self.verbose:
                 state = "converged" if result.converged else "did not converge"
@@ -895,7 +950,161 @@ class MixtureOfRegressions(SaveLoadMixin, RegressorMixin, BaseEstimator):
         self.n_iter_ = best.n_iter
         self.lower_bounds_ = list(best.lower_bounds)
         self.lower_bound_ = _final_bound(best)
+        self._online = None
         return self
+
+    def _check_same_kind(self, kind: str, y, single: bool, covariates: dict, what: str) -> None:
+        """Refuse data of another kind than the fitted model's (prior, shape of y, number
+        of concomitant covariates); ``what`` names the call that continues the fit."""
+        if (
+            kind != self.prior_
+            or self._output_shape() != _output_shape(y, single)
+            or (kind == "gating"
+                and covariates["concomitant"].shape[1] != self.gating_coef_.shape[1])
+        ):
+            raise ValueError(
+                f"{what} needs the same kind of data as the last fit: the same class prior "
+                "(groups, concomitant or neither), the same shape of y and the same number "
+                "of concomitant covariates."
+            )
+
+    # ------------------------------------------------------------------ online
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, groups=None, concomitant=None, sample_weight=None):
+        r"""One step of online EM (Cappé and Moulines 2009) on the mini-batch ``(X, y)``.
+
+        An E-step on the batch at the current parameters (with ``algorithm``'s strategy),
+        then :math:`s_t = (1 - \rho_t)\, s_{t-1} + \rho_t\, S(X, y)/W(X, y)` on the
+        normalised statistics (:math:`N_k`, :math:`A_k`, :math:`b_k`, :math:`c_k` and the
+        class counts, or the group × class table), :math:`\rho_t = (t + t_0)^{-\kappa}`
+        (``learning_offset``, ``learning_decay``), and the closed-form M-step on
+        :math:`N s_t`, :math:`N` the weight seen so far in the stream (the statistics of the
+        rows seen, at their scale, so that ``ridge`` weighs as in :meth:`fit` on them).
+
+        The first call of a stream continues from the fitted parameters, or, on an unfitted
+        model, starts as :meth:`fit` would on this batch (``init_params`` and the starting
+        values; the batch must then hold at least ``n_components`` rows and determine the
+        regressions). :meth:`fit` ends the stream. Groups not seen before join the stream
+        with the population weights; classes are not re-seeded.
+
+        Only Gaussian regressions with constant or per-group weights can be fitted online:
+        their M-step is a closed form of statistics that add up, while the logistic and
+        Poisson regressions and the softmax gating (``concomitant``) take checked Newton
+        steps, whose gradient and information hold at the coefficients of one pass and
+        whose check revisits the data with that pass's responsibilities, which a stream
+        does not keep. Those raise a ``ValueError`` before any work.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        groups : array-like of shape (n_samples,), default=None
+            As for :meth:`fit`; every batch of a stream passes groups, or none does.
+        concomitant : None
+            Not supported online (see above).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+            With ``n_steps_`` (steps of this stream), ``lower_bound_`` (the batch's mean
+            log-likelihood per sample at the parameters before the step, plus the ridge
+            penalty per sample; the classification log-likelihood for ``'hard'``) and
+            ``lower_bounds_`` (that of every step of the stream).
+        """
+        if self.family != "gaussian":
+            raise ValueError(
+                f"partial_fit cannot fit family={self.family!r}: its regressions take checked "
+                "Newton steps, whose gradient and information hold at the coefficients of one "
+                "pass (they do not average over mini-batches as sufficient statistics do) and "
+                "whose check revisits the data with that pass's responsibilities, which a "
+                "stream does not keep. Use fit, or family='gaussian'."
+            )
+        if concomitant is not None:
+            raise ValueError(
+                "partial_fit cannot fit a softmax gating (concomitant=): its M-step takes "
+                "checked Newton steps that revisit the data of one pass, which a stream does "
+                "not keep. Use fit, or groups= for class weights per group."
+            )
+        fitted = hasattr(self, "lower_bound_")
+        X = to_numpy(check_data(self, X, reset=not fitted), np.float64)
+        n_samples = X.shape[0]
+        outputs = None
+        if fitted:
+            shape = self._output_shape()
+            outputs = shape[0] if shape else 1
+        y, single = self._check_target(y, n_samples, n_outputs=outputs)
+        if sample_weight is not None:
+            sample_weight = to_numpy(check_sample_weight(sample_weight, X), np.float64)
+        covariates = self._check_covariates(groups, None, n_samples, fitting=True)
+        kind = _prior_kind(covariates)
+        if fitted:
+            self._check_same_kind(kind, y, single, covariates, "partial_fit")
+            if kind == "groups" and _numeric(self.groups_) != _numeric(covariates["labels"]):
+                raise ValueError(
+                    "groups of this batch are of another kind (numbers or strings) than the "
+                    "groups of the fit it continues."
+                )
+        state = getattr(self, "_online", None)
+        if state is None:
+            state = self._start_stream(X, y, single, sample_weight, covariates, kind, fitted)
+        if kind == "groups":
+            covariates["groups"] = self._stream_groups(state, covariates)
+        origins = state.origin
+        data = self._data(X, y, covariates, sample_weight, origins)
+        params, bound = state.step(data, self._fitted_params(origins), get_strategy(self.algorithm))
+        self._online = state
+        self._set_fitted(params, origins, single, kind, getattr(self, "groups_", None))
+        self.n_steps_ = state.n_steps
+        self.lower_bounds_.append(bound)
+        self.lower_bound_ = bound
+        self.converged_ = False
+        return self
+
+    def _start_stream(self, X, y, single, sample_weight, covariates, kind, fitted) -> OnlineEM:
+        """The state of a new stream, in the frame of its first batch; an unfitted model
+        first gets the starting parameters of :meth:`fit` on that batch."""
+        origins = self._origins(X, y, None, sample_weight)
+        random_state = check_random_state(self.random_state)
+        if not fitted:
+            check_n_samples(X, self.n_components)
+            initial = self._check_initial_values(X.shape[1], y.shape[1], single)
+            data = self._data(X, y, covariates, sample_weight, origins)
+            self._check_design(data, covariates)
+            labels = covariates["labels"]
+            model = self._model(self._prior(kind, n_groups=0 if labels is None else len(labels)))
+            params = self._initial_params(
+                model, data, X, y, sample_weight, covariates, origins, initial, random_state
+            )
+            self._set_fitted(params, origins, single, kind, labels)
+        self.lower_bounds_ = []
+        return OnlineEM(
+            self._model(self._fitted_prior()), float(self.learning_decay),
+            float(self.learning_offset), origin=origins,
+            seed=_seed(get_strategy(self.algorithm), random_state), monotonic=self.monotonic,
+            data_scale=True,
+        )
+
+    def _stream_groups(self, state: OnlineEM, covariates: dict) -> np.ndarray:
+        """The batch's group codes among the stream's groups, after adding the groups not
+        seen before: their weights start at the population weights ``weights_`` and their
+        statistics at 0 (rows of ``group_weights_`` and of the stream's table)."""
+        known, labels = self.groups_, covariates["labels"]
+        new = np.setdiff1d(labels, known)
+        if new.size:
+            merged = np.union1d(known, new)
+            kept = np.searchsorted(merged, known)
+            table = np.tile(self.weights_, (merged.size, 1))
+            table[kept] = self.group_weights_
+            self.groups_, self.group_weights_ = merged, table
+            state.model = self._model(self._fitted_prior())
+            if state.stats is not None:
+                counts = np.zeros((merged.size, self.n_components))
+                counts[kept] = state.stats.stats.prior.resp_sum
+                state.stats = Expectation(dataclasses.replace(
+                    state.stats.stats, prior=GroupStatistics(counts)
+                ))
+        return np.searchsorted(self.groups_, labels)[covariates["groups"]]
 
     def _origins(self, X, y, concomitant, sample_weight) -> dict[str, np.ndarray]:
         """The shifts of the engine frame: weighted means, for designs with an intercept."""
@@ -1291,11 +1500,16 @@ def _check_groups(groups, n_samples: int) -> np.ndarray:
     return labels
 
 
+def _numeric(labels: np.ndarray) -> bool:
+    """Whether group labels are numbers (else strings)."""
+    return np.asarray(labels).dtype.kind in "biuf"
+
+
 def _encode_groups(labels: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Codes of ``labels`` among the sorted ``known`` labels, -1 for the unknown."""
     codes = np.full(labels.shape[0], -1, dtype=np.intp)
     known = np.asarray(known)
-    numeric = {labels.dtype.kind in "biuf", known.dtype.kind in "biuf"}
+    numeric = {_numeric(labels), _numeric(known)}
     if len(numeric) > 1 or known.size == 0:
         return codes
     position = np.clip(np.searchsorted(known, labels), 0, known.size - 1)

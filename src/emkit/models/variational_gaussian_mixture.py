@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from emkit._backend import Array, as_backend, is_torch, to_numpy
-from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian, GaussianParams
+from emkit.distributions.conjugate import NormalWishartPosterior
+from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian
 from emkit.em.mixture import Mixture
 from emkit.em.variational import (
     WEIGHT_PRIOR_TYPES,
@@ -63,6 +64,10 @@ class VariationalGaussianMixture(BaseMixture):
       its constant terms (the relation is in ``docs/variational_gaussian_mixture.md``);
     * ``tol`` applies to the change of the ELBO per sample (default 1e-5);
     * a decrease of the ELBO, which VBEM never produces, is reported (``monotonic``);
+    * other E-steps (``algorithm``): variational CEM, stochastic and Monte Carlo VBEM,
+      deterministic annealing;
+    * :meth:`partial_fit` and :meth:`fit_chunks`: online variational Bayes (stochastic
+      variational inference), incremental VBEM, VBEM over a stream of chunks;
     * ``sample_weight`` in :meth:`fit` (an integer weight equals repeating the row; the
       default priors are then the weighted mean and covariance);
     * chunked E-step (``chunk_size``), data centred internally, PyTorch tensors accepted;
@@ -136,6 +141,30 @@ default='dirichlet_process'
         Initial responsibilities (non-negative; rows need not sum to one, and all-zero rows
         contribute nothing, as scikit-learn's ``'random_from_data'``). Overrides
         ``init_params``.
+    algorithm : {'em', 'hard', 'stochastic', 'monte-carlo', 'annealed'} or EStep, \
+default='em'
+        The E-step (:mod:`emkit.em.strategies`), applied to the expected log joint
+        :math:`\rho_{nk}`. ``'em'``: VBEM, the optimal :math:`q(z_n) \propto e^{\rho_{nk}}`;
+        the ELBO never decreases (checked). ``'hard'``: variational CEM, :math:`q(Z)` a point
+        mass at :math:`\arg\max_k \rho_{nk}`; the monitored bound is then
+        :math:`\frac1N [\sum_n w_n \max_k \rho_{nk} - \mathrm{KL}(q(\theta) \,\|\,
+        p(\theta))]`, which never decreases (checked). ``'stochastic'`` and
+        ``'monte-carlo'``: the statistics of one class (or :math:`m_t` classes) drawn per row
+        from :math:`q(z_n)`, an unbiased estimate of VBEM's; ``'annealed'``:
+        :math:`q(z_n) \propto e^{\beta_t \rho_{nk}}` with :math:`\beta_t \uparrow 1`
+        (deterministic annealing VB), then VBEM. For these three ``lower_bounds_`` hold the
+        ELBO of each iterate (with the optimal :math:`q(Z)`), which is not checked while the
+        passes are random or tempered. Random draws come from ``random_state``.
+    learning_decay : float, default=0.7
+        :math:`\kappa \in (1/2, 1]` of the step sizes :math:`\rho_t = (t + t_0)^{-\kappa}`
+        of :meth:`partial_fit`.
+    learning_offset : float, default=10.0
+        :math:`t_0 \ge 0` of the same step sizes.
+    n_samples_total : float or None, default=None
+        :math:`N`, the size of the data set a stream of :meth:`partial_fit` mini-batches is
+        drawn from: each mini-batch's statistics are scaled to :math:`N` rows. ``None``: the
+        total weight of the mini-batches seen so far in the stream (the posterior of the
+        data seen, which counts rows again on a second pass over them).
 
     Attributes
     ----------
@@ -170,9 +199,13 @@ degrees_of_freedom_prior_, covariance_prior_
     n_iter_ : int
         Iterations of the best initialisation.
     lower_bound_ : float
-        ELBO per sample of the returned posterior (E-step included).
+        ELBO per sample of the returned posterior (E-step included; for ``'hard'``, with
+        the point-mass :math:`q(Z)`). After :meth:`partial_fit`: the mini-batch's estimate
+        of the ELBO per sample at the posterior before the step.
     lower_bounds_ : list of float
-        The same after each iteration of the best initialisation.
+        The same after each iteration of the best initialisation (each step of a stream).
+    n_steps_ : int
+        Steps of the current :meth:`partial_fit` stream.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has feature names (a DataFrame).
@@ -203,6 +236,7 @@ degrees_of_freedom_prior_, covariance_prior_
         "degrees_of_freedom_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "covariance_prior": [None, "array-like", Interval(Real, 0.0, None, closed="neither")],
         "resp_init": [None, "array-like"],
+        "n_samples_total": [None, Interval(Real, 0.0, None, closed="neither")],
     }
 
     def __init__(
@@ -230,6 +264,10 @@ degrees_of_freedom_prior_, covariance_prior_
         callbacks=None,
         monotonic: str = "warn",
         resp_init=None,
+        algorithm="em",
+        learning_decay: float = 0.7,
+        learning_offset: float = 10.0,
+        n_samples_total: float | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -253,20 +291,43 @@ degrees_of_freedom_prior_, covariance_prior_
         self.callbacks = callbacks
         self.monotonic = monotonic
         self.resp_init = resp_init
+        self.algorithm = algorithm
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.n_samples_total = n_samples_total
 
-    @property
-    def partial_fit(self):
-        """Not available (``hasattr`` is false): online EM folds in each mini-batch's
-        statistics normalised per sample, while the variational posterior needs them at the
-        scale of the whole data set. Use :meth:`fit`, or :meth:`fit_chunks` with
-        ``update='batch'`` or ``'incremental'`` (incremental VBEM, whose ELBO never
-        decreases)."""
-        raise AttributeError(
-            "VariationalGaussianMixture has no partial_fit: online EM normalises each "
-            "mini-batch's statistics per sample, and the variational posterior needs them at "
-            "the scale of the whole data set. Use fit, or fit_chunks with update='batch' or "
-            "'incremental'."
-        )
+    def partial_fit(self, X, y=None, sample_weight=None):
+        r"""One step of online variational Bayes (Sato 2001; stochastic variational
+        inference, Hoffman et al. 2013) on the mini-batch ``X``.
+
+        An E-step on the batch at the current posterior, the statistics averaged as online
+        EM's, :math:`s_t = (1 - \rho_t)\, s_{t-1} + \rho_t\, S(X)/W(X)` with
+        :math:`\rho_t = (t + t_0)^{-\kappa}` (``learning_offset``, ``learning_decay``), and
+        the VBEM M-step on :math:`N s_t`: the posterior of a data set of :math:`N` rows
+        (``n_samples_total``, or the weight seen so far in the stream). Its natural
+        parameters are the prior's plus :math:`N s_t`, so this is SVI's average
+        :math:`\lambda_t = (1 - \rho_t) \lambda_{t-1} + \rho_t \hat\lambda(X)` of the
+        natural parameters of each batch's posterior scaled to :math:`N` rows.
+
+        The first call of a stream starts from the fitted posterior, or, on an unfitted
+        model, resolves the default prior from this batch (its mean and covariance; pass
+        ``mean_prior`` and ``covariance_prior`` to fix them) and initialises from it with
+        ``init_params``. A fitted model keeps its prior. :meth:`fit` ends the stream.
+
+        Parameters
+        ----------
+        X : array-like or tensor of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+            With ``n_steps_``, ``lower_bound_`` (the batch's estimate of the ELBO per
+            sample, :math:`\frac1{W(X)} \sum_{n} w_n \log\sum_k e^{\rho_{nk}} -
+            \mathrm{KL}/N`, at the posterior before the step) and ``lower_bounds_``.
+        """
+        return super().partial_fit(X, y, sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ BaseMixture hooks
     def _family(self) -> Gaussian:
@@ -289,6 +350,19 @@ degrees_of_freedom_prior_, covariance_prior_
         self._resolve_prior(X, sample_weight, origin)
         self._prior_origin = origin
         return origin
+
+    def _stream_origin(self, X: Array, sample_weight: Array | None, fitted: bool):
+        """A stream from the fitted posterior keeps the fitted prior, in the frame of the
+        last fit (the data's own frame for a model loaded from a file); a new one resolves
+        its prior from the first batch (:meth:`_origin`)."""
+        if fitted:
+            return getattr(self, "_prior_origin", None)
+        return self._origin(X, sample_weight)
+
+    def _online_options(self) -> dict:
+        """The VBEM M-step needs statistics at the scale of the data set."""
+        total = None if self.n_samples_total is None else float(self.n_samples_total)
+        return {"data_scale": True, "n_samples_total": total}
 
     def _prediction_origin(self) -> np.ndarray:
         return to_numpy(self.weights_, np.float64) @ to_numpy(self.means_, np.float64)
@@ -366,13 +440,13 @@ degrees_of_freedom_prior_, covariance_prior_
     ) -> None:
         for name, value in self._public_view(params, origin).items():
             setattr(self, name, to_like(value, like))
-        counts = params.mean_precision - self.mean_precision_prior_
+        counts = params.components.mean_precision - self.mean_precision_prior_
         self.n_effective_components_ = int((counts >= EFFECTIVE_SHARE * counts.sum()).sum())
 
     def _public_view(
         self, params: VariationalParams, origin: np.ndarray | None
     ) -> dict[str, np.ndarray]:
-        gaussian: GaussianParams = params.components
+        gaussian: NormalWishartPosterior = params.components
         prec_chol = gaussian.precisions_cholesky
         if self.covariance_type == "full":
             precisions = prec_chol @ prec_chol.transpose(0, 2, 1)
@@ -380,7 +454,7 @@ degrees_of_freedom_prior_, covariance_prior_
             precisions = prec_chol @ prec_chol.T
         else:
             precisions = prec_chol**2
-        nu = params.degrees_of_freedom
+        nu = gaussian.degrees_of_freedom
         return {
             "weights_": params.weights,
             "means_": gaussian.means + (0.0 if origin is None else origin),
@@ -388,20 +462,21 @@ degrees_of_freedom_prior_, covariance_prior_
             "precisions_": precisions,
             "precisions_cholesky_": prec_chol,
             "weight_concentration_": params.weight_concentration,
-            "mean_precision_": params.mean_precision,
+            "mean_precision_": gaussian.mean_precision,
             "degrees_of_freedom_": np.asarray(nu[0]) if self.covariance_type == "tied" else nu,
         }
 
     def _fitted_params(self, origin: np.ndarray | None) -> VariationalParams:
         concentration = to_numpy(self.weight_concentration_, np.float64)
-        components = GaussianParams(
+        beta = to_numpy(self.mean_precision_, np.float64)
+        nu = np.broadcast_to(to_numpy(self.degrees_of_freedom_, np.float64), beta.shape)
+        components = NormalWishartPosterior(
+            beta, nu.copy(),
             to_numpy(self.means_, np.float64) - (0.0 if origin is None else origin),
             to_numpy(self.covariances_, np.float64),
             to_numpy(self.precisions_cholesky_, np.float64),
         )
-        beta = to_numpy(self.mean_precision_, np.float64)
-        nu = np.broadcast_to(to_numpy(self.degrees_of_freedom_, np.float64), beta.shape)
-        return VariationalParams(concentration, beta, nu.copy(), components)
+        return VariationalParams(concentration, components)
 
     # ------------------------------------------------------------------ the prior
     def _resolve_prior(self, X: Array, sample_weight: Array | None, origin: np.ndarray) -> None:
