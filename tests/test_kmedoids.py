@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import pairwise_distances
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -44,6 +46,97 @@ def test_pam_matches_the_kmedoids_package():
         assert ours.inertia_ <= reference.loss * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_pam_makes_the_swaps_of_fasterpam_from_the_same_start(seed):
+    kmedoids = pytest.importorskip("kmedoids")
+    X = make_blobs(n=400, d=3, k=6, seed=seed, spread=3.0)
+    start = np.random.default_rng(seed).choice(len(X), 6, replace=False)
+    reference = kmedoids.fasterpam(pairwise_distances(X), start.copy(), n_cpu=1)
+    ours = KMedoids(6, method="pam", init=start).fit(X)
+    np.testing.assert_array_equal(ours.medoid_indices_, reference.medoids)
+    np.testing.assert_allclose(ours.inertia_, reference.loss, rtol=1e-12)
+    assert ours.n_iter_ == reference.n_iter
+
+
+def test_changes_are_the_differences_of_the_objective():
+    X = make_blobs(n=90, d=2, k=4, seed=3)
+    X[5] = X[0]
+    D = pairwise_distances(X, metric="manhattan")
+    medoids = np.array([0, 5, 40, 60, 80])
+    state = kmedoids_module._SwapState(D[:, medoids])
+    assert np.bincount(state.nearest, minlength=5)[1] == 0  # point 5 goes to medoid 0
+    block = D[:, state.order]
+    changes = state.changes(block, np.empty_like(block))
+    objective = D[:, medoids].min(axis=1).sum()
+    assert state.total == pytest.approx(objective, rel=1e-14)
+    for candidate in range(len(X)):
+        for k in range(len(medoids)):
+            swapped = medoids.copy()
+            swapped[k] = candidate
+            expected = D[:, swapped].min(axis=1).sum() - objective
+            assert changes[candidate, k] == pytest.approx(expected, abs=1e-10)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_caches_updated_swap_by_swap_equal_a_rebuild(data):
+    n = data.draw(st.integers(1, 25), label="n")
+    k = data.draw(st.integers(1, 5), label="k")
+    # Small integer dissimilarities: ties between medoids everywhere.
+    values = st.lists(st.integers(0, 3), min_size=n, max_size=n)
+    to_medoids = np.array([data.draw(values) for _ in range(k)], dtype=float).T
+    state = kmedoids_module._SwapState(to_medoids.copy())
+    for _ in range(data.draw(st.integers(1, 4), label="swaps")):
+        medoid = data.draw(st.integers(0, k - 1), label="medoid")
+        column = np.array(data.draw(values), dtype=float)
+        state.replace(medoid, column[state.order])
+        to_medoids[:, medoid] = column
+        rebuilt = kmedoids_module._SwapState(to_medoids.copy())
+        for name in ("nearest", "nearest_distance", "runner_up", "second_distance", "order",
+                     "starts", "segments", "first", "second", "to_medoids"):
+            np.testing.assert_array_equal(getattr(state, name), getattr(rebuilt, name),
+                                          err_msg=name)
+        assert state.total == rebuilt.total
+
+
+def test_every_swap_lowers_the_objective(monkeypatch):
+    totals = []
+    original = kmedoids_module._SwapState.replace
+
+    def recording(self, k, block_row):
+        original(self, k, block_row)
+        totals.append(self.total)
+
+    monkeypatch.setattr(kmedoids_module._SwapState, "replace", recording)
+    X = make_blobs(n=300, k=5, seed=4, spread=2.0)
+    start = np.random.default_rng(4).choice(len(X), 5, replace=False)
+    model = KMedoids(5, method="pam", init=start).fit(X)
+    initial = pairwise_distances(X, X[start]).min(axis=1).sum()
+    assert len(totals) >= 5
+    assert np.all(np.diff([initial, *totals]) < 0)
+    np.testing.assert_allclose(totals[-1], model.inertia_, rtol=1e-12)
+
+
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
+    X = make_blobs(n=600, d=3, k=6, seed=5)
+    fits = []
+    for threads in (1, 3):
+        monkeypatch.setattr(kmedoids_module, "_available_threads", lambda threads=threads: threads)
+        fits.append(KMedoids(6, method="pam", init="random", random_state=2).fit(X))
+    np.testing.assert_array_equal(fits[0].medoid_indices_, fits[1].medoid_indices_)
+    assert fits[0].inertia_ == fits[1].inertia_
+    assert fits[0].n_iter_ == fits[1].n_iter_
+
+
+def test_float32_data_give_the_medoids_of_their_float64_values():
+    X = make_blobs(n=200, d=3, k=4, seed=6).astype(np.float32)
+    ours = KMedoids(4, method="pam", random_state=0).fit(X)
+    reference = KMedoids(4, metric="precomputed", method="pam", random_state=0)
+    reference.fit(pairwise_distances(X.astype(np.float64)))
+    np.testing.assert_array_equal(ours.medoid_indices_, reference.medoid_indices_)
+    np.testing.assert_allclose(ours.inertia_, reference.inertia_, rtol=1e-10)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_pam_is_no_worse_than_alternate(seed):
     X = make_blobs(n=250, k=6, seed=seed, spread=2.0)
@@ -54,7 +147,7 @@ def test_pam_is_no_worse_than_alternate(seed):
 
 
 @pytest.mark.parametrize("method", ["alternate", "pam"])
-@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "cosine"])
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "manhattan", "cosine"])
 def test_chunked_dissimilarities_equal_precomputed(method, metric):
     X = make_blobs(n=180, d=3, k=4, seed=7)
     D = pairwise_distances(X, metric=metric)
@@ -69,19 +162,22 @@ def test_chunked_dissimilarities_equal_precomputed(method, metric):
         np.testing.assert_array_equal(model.cluster_centers_, X[model.medoid_indices_])
 
 
-def test_the_full_matrix_is_never_computed(monkeypatch):
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+def test_the_full_matrix_is_never_computed(monkeypatch, metric):
     X = make_blobs(n=400, k=4, seed=8)
     largest = []
-    original = kmedoids_module.pairwise_distances
+    original = kmedoids_module._Dissimilarities.between
 
-    def recording(A, B=None, **kwargs):
-        largest.append(A.shape[0] * (len(A) if B is None else B.shape[0]))
-        return original(A, B, **kwargs)
+    def recording(self, rows, columns, out=None):
+        block = original(self, rows, columns, out)
+        largest.append(block.size)
+        return block
 
-    monkeypatch.setattr(kmedoids_module, "pairwise_distances", recording)
+    monkeypatch.setattr(kmedoids_module._Dissimilarities, "between", recording)
     for method, init in [("pam", "build"), ("pam", "k-medoids++"), ("alternate", "random")]:
-        KMedoids(4, method=method, init=init, chunk_size=25, random_state=0).fit(X)
-    assert max(largest) <= 25 * len(X)
+        KMedoids(4, metric=metric, method=method, init=init, chunk_size=25,
+                 random_state=0).fit(X)
+    assert 25 * len(X) // 2 < max(largest) <= 25 * len(X)
 
 
 def test_predict_transform_and_precomputed_queries():

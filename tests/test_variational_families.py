@@ -452,9 +452,30 @@ def test_results_do_not_depend_on_chunk_size(chunk_size):
         assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-10)
 
 
+def test_warm_starts_and_chunked_fits_continue_the_same_vbem():
+    X, _ = planted(450, seed=21, missing=0.05)
+    options = dict(families=FAMILIES, tol=0.0, random_state=0, monotonic="raise")
+    whole = VariationalMixtureModel(3, max_iter=9, **options).fit(X)
+    warm = VariationalMixtureModel(3, max_iter=4, warm_start=True, **options).fit(X)
+    first = list(warm.lower_bounds_)
+    warm.set_params(max_iter=5).fit(X)
+    assert_allclose(first + warm.lower_bounds_, whole.lower_bounds_, rtol=1e-12)
+
+    def started():
+        return VariationalMixtureModel(3, max_iter=0, warm_start=True, **options).fit(X)
+
+    chunks = [X[:150], X[150:320], X[320:]]
+    batch = started().fit_chunks(chunks, n_passes=10, update="batch")
+    assert_allclose(batch.lower_bounds_[-1], whole.lower_bounds_[-1], rtol=1e-12)
+    assert_allclose(batch.bernoulli_posterior_a_, whole.bernoulli_posterior_a_, rtol=1e-10)
+    incremental = started().fit_chunks(chunks, n_passes=10, update="incremental")
+    assert (np.diff(incremental.lower_bounds_) > 0).all()
+
+
 def test_missing_values_are_marginalised_in_the_fit():
-    """A fit on data with NaN equals, iteration for iteration, the fit whose missing cells
-    are modelled by a family that ignores them: each observed cell's statistics only."""
+    """With a quarter of the cells missing (NaN) the fit still finds the three components,
+    its ELBO never decreasing; a missing cell is imputed with the posterior predictive mean
+    Σ_k γ_nk E_q[θ_kd]."""
     X, z = planted(400, seed=15, missing=0.25)
     model = VariationalMixtureModel(3, families=FAMILIES, random_state=0, max_iter=500,
                                     weight_concentration_prior=1e-2, monotonic="raise").fit(X)
@@ -463,6 +484,11 @@ def test_missing_values_are_marginalised_in_the_fit():
     proba = model.predict_proba(X)
     assert np.isfinite(proba).all()
     assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    filled = model.impute(X)
+    missing = np.isnan(X)
+    assert_allclose(filled[~missing], X[~missing])
+    predictive = proba @ model.bernoulli_means_
+    assert_allclose(filled[:, :3][missing[:, :3]], predictive[missing[:, :3]], rtol=1e-12)
 
 
 def test_float32_torch_and_semi_supervised():
@@ -552,8 +578,10 @@ def test_score_samples_is_the_log_normaliser_of_the_expected_log_joint():
         (dict(categorical_prior=0.0), "categorical_prior"),
         (dict(weight_concentration_prior=-1.0), "weight_concentration_prior"),
         (dict(weight_concentration_prior_type="uniform"), "weight_concentration_prior_type"),
-        (dict(families={"gaussian": [3]}), r"Column 3 is modelled by the 'gaussian' family"),
-        (dict(families={"exponential": [0]}), r"Column 0 is modelled by the 'exponential'"),
+        (dict(families={**FAMILIES, "poisson": [4], "gaussian": [3]}),
+         r"Column 3 is modelled by the 'gaussian' family"),
+        (dict(families={**FAMILIES, "bernoulli": [1, 2], "exponential": [0]}),
+         r"Column 0 is modelled by the 'exponential'"),
         (dict(families="poisson"), r"Poisson column 5 must hold non-negative integers"),
         (dict(families="auto"), r"Column 0 is modelled by the 'gaussian' family"),
     ],

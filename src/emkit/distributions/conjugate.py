@@ -25,8 +25,9 @@ hyperparameters and provides
   values;
 * ``kl_divergence(posterior)``: :math:`\mathrm{KL}(q(\theta_k) \,\|\, p(\theta_k))` per
   component, the posterior's price in the evidence lower bound;
-* ``expected_log_likelihood(posterior, stats)``: :math:`\sum_{nk} q_{nk}\,
-  \mathbb E_q[\log p(x_n \mid \theta_k)]` from the statistics alone;
+* ``expected_log_likelihood(posterior, stats, bias)``: :math:`\sum_{nk} q_{nk}\,
+  (\mathbb E_q[\log p(x_n \mid \theta_k)] + b_k)` from the statistics alone;
+* ``counts(stats)``: :math:`N_k` as the statistics count it, for the weights' update;
 * ``regularization_gap(posterior, stats)``: how far below the exact optimum a regularised
   update lands (0 for an exact one).
 
@@ -125,14 +126,14 @@ class ConjugateFamily(abc.ABC):
         for the responsibilities :math:`q_{nk}` behind ``stats`` (a total), with ``bias``
         :math:`b` (K,) as in :meth:`prepare` (none: 0)."""
 
-    def _biased(self, value: float, stats: Any, bias: np.ndarray | None) -> float:
-        r"""``value`` plus :math:`\sum_k N_k b_k`."""
-        return value if bias is None else value + float(self.counts(stats) @ bias)
-
     def counts(self, stats: Any) -> np.ndarray:
         r""":math:`N_k = \sum_n q_{nk}` as the statistics count it, (K,): the weights'
         update takes the same :math:`N_k` as the components'."""
         return stats.resp_sum
+
+    def _biased(self, value: float, stats: Any, bias: np.ndarray | None) -> float:
+        r"""``value`` plus :math:`\sum_k N_k b_k`."""
+        return value if bias is None else value + float(self.counts(stats) @ bias)
 
     def expected_log_prob(self, X: Array, posterior: Any) -> Array:
         r""":math:`\mathbb E_q[\log p(x_n \mid \theta_k)]` for every row and component,
@@ -149,8 +150,9 @@ class ConjugateFamily(abc.ABC):
 
 # ---------------------------------------------------------------------- independent columns
 class _ConjugateColumns(ConjugateFamily):
-    r"""A family of independent columns (:class:`~emkit.distributions.product.
-    IndependentColumns`) with a conjugate prior per component and column: its E-step
+    r"""A family of independent columns
+    (:class:`~emkit.distributions.product.IndependentColumns`) with a conjugate prior per
+    component and column: its E-step
     coefficients and expected log-likelihood are the family's, with
     :math:`\mathbb E_q[\eta_{kd}]` and :math:`\mathbb E_q[A(\eta_{kd})]`."""
 

@@ -157,8 +157,7 @@ def missing_rows(
     n_components, n_features = means.shape
     missing = xp.isnan(rows)
     observed = xp.astype(~missing, rows.dtype)
-    patterns, pattern = np.unique(to_numpy(missing), axis=0, return_inverse=True)
-    pattern = pattern.reshape(-1)
+    patterns, pattern = _patterns(to_numpy(missing))
     seen = ~patterns
     pattern_index = as_backend(pattern, rows, dtype=xp.int64)
     device_means = as_backend(means, rows)
@@ -199,6 +198,21 @@ def missing_rows(
     )
     entropy = np.broadcast_to(entropy, (len(patterns), n_components))
     return MissingRows(index, log_prob, completed, device_means, pattern, covariance, entropy)
+
+
+def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a boolean mask (P, D) and the index of each row's, (n,): rows
+    are packed into bytes and compared as one integer (or one byte string) each."""
+    packed = np.packbits(missing, axis=1)
+    width = packed.shape[1]
+    if width <= 8:
+        keys = np.zeros((len(packed), 8), dtype=np.uint8)
+        keys[:, :width] = packed
+        keys = keys.view(np.uint64).ravel()
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, width))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return missing[first], inverse.reshape(-1)
 
 
 def _pattern_factors(

@@ -12,7 +12,6 @@ Requires the ``dask`` extra (``pip install "emkit[dask]"``).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -96,13 +95,13 @@ class DaskData(ChunkedData):
         """``(index, start, rows, weights)`` of every block, as Dask delayed objects."""
         rows = self.X.to_delayed().ravel()
         weights = (
-            itertools.repeat(None) if self.sample_weight is None
+            [None] * len(rows) if self.sample_weight is None
             else self.sample_weight.to_delayed().ravel()
         )
         starts = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]])
         return [
             (index, int(start), block, weight)
-            for index, (start, block, weight) in enumerate(zip(starts, rows, weights))
+            for index, (start, block, weight) in enumerate(zip(starts, rows, weights, strict=True))
         ]
 
     def _compute(self, *collections):

@@ -23,7 +23,9 @@ N_k^2` for 'alternate', N per candidate and N² per pass over the candidates for
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -53,11 +55,12 @@ __all__ = ["KMedoids"]
 #: Dissimilarities held at once: rows per block are this divided by the number of points.
 BLOCK_ELEMENTS = 2**21
 
-#: Candidates evaluated together in the SWAP phase (at most a block of rows), shared out
-#: between the threads. After an (eager) swap, the window restarts at the next candidate,
-#: so what was computed for the rest of the window is wasted; larger windows spread the
-#: fixed cost of a window over more candidates but fall out of the CPU caches.
-SWAP_WINDOW = 32
+#: Dissimilarities of the candidates evaluated together by a thread in the SWAP phase
+#: (a whole number of rows, at least one, at most a block of rows): few enough to stay in
+#: the CPU caches with their scratch, enough to spread the fixed cost of a block (for
+#: N = 5,000, 13 candidates). After an (eager) swap, what the threads computed beyond the
+#: swapped candidate, up to a block each, is wasted.
+SWAP_BLOCK_ELEMENTS = 2**16
 
 #: A swap must lower the objective by more than this fraction of it (guards against
 #: cycling between configurations that differ only by rounding).
@@ -115,7 +118,7 @@ class _Dissimilarities:
             norms = np.einsum("ij,ij->i", centred, centred)[:, None]
             ones = np.ones_like(norms)
             self.left = np.hstack([centred, ones, norms])
-            self.right = np.hstack([-2.0 * centred, norms, ones])
+            self.right = np.vstack([-2.0 * centred.T, norms.T, ones.T])
         self.everything = self.columns(np.arange(self.n))
 
     def columns(self, index: np.ndarray) -> _Columns:
@@ -125,7 +128,7 @@ class _Dissimilarities:
         if self.precomputed:
             operand = None
         elif self.right is not None:
-            operand = np.ascontiguousarray(self.right[index].T)
+            operand = np.take(self.right, index, axis=1)
         else:
             operand = self.X[index]
         return _Columns(index, position, operand)
@@ -349,22 +352,20 @@ class _SwapState:
         column[self.order] = block_row
         self.to_medoids[:, k] = column
         lost = np.flatnonzero((self.nearest == k) | (self.runner_up == k))
-        nearest, first, runner_up, second = _nearest_two(self.to_medoids[lost])
-        closest = (column < self.nearest_distance) | (
-            (column == self.nearest_distance) & (k < self.nearest)
-        )
-        closer = ~closest & (
-            (column < self.second_distance)
-            | ((column == self.second_distance) & (k < self.runner_up))
-        )
-        self.second_distance = np.where(
-            closest, self.nearest_distance, np.where(closer, column, self.second_distance)
-        )
-        self.runner_up = np.where(closest, self.nearest, np.where(closer, k, self.runner_up))
-        self.nearest_distance = np.where(closest, column, self.nearest_distance)
-        self.nearest = np.where(closest, k, self.nearest).astype(self.nearest.dtype)
-        self.nearest[lost], self.nearest_distance[lost] = nearest, first
-        self.runner_up[lost], self.second_distance[lost] = runner_up, second
+        tie = column == self.nearest_distance
+        closest = np.flatnonzero((column < self.nearest_distance) | (tie & (k < self.nearest)))
+        tie = column == self.second_distance
+        closer = (column < self.second_distance) | (tie & (k < self.runner_up))
+        closer[closest] = False
+        closer = np.flatnonzero(closer)
+        self.second_distance[closest] = self.nearest_distance[closest]
+        self.runner_up[closest] = self.nearest[closest]
+        self.nearest_distance[closest] = column[closest]
+        self.nearest[closest] = k
+        self.second_distance[closer] = column[closer]
+        self.runner_up[closer] = k
+        (self.nearest[lost], self.nearest_distance[lost], self.runner_up[lost],
+         self.second_distance[lost]) = _nearest_two(self.to_medoids[lost])
         self._arrange()
 
     def changes(self, block: np.ndarray, scratch: np.ndarray) -> np.ndarray:
@@ -398,60 +399,79 @@ def _swap(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
           max_iter: int) -> int:
     """FasterPAM's SWAP phase; updates ``medoids`` and ``to_medoids`` in place.
 
-    Candidates are visited in cyclic order, ``SWAP_WINDOW`` at once (shared out between
-    threads, each computing the dissimilarity rows of its candidates and their changes);
-    the first candidate whose best swap improves the objective is swapped at once (eager
-    swapping), and the search goes on from the next candidate with the updated caches.
-    Stops after a full cycle without an improving swap or ``max_iter`` passes. Returns the
-    number of passes.
+    Candidates are visited in cyclic order; the first whose best swap improves the
+    objective is swapped at once (eager swapping), and the search goes on from the next
+    candidate with the updated caches. Stops after a full cycle without an improving swap
+    or ``max_iter`` passes. Returns the number of passes.
+
+    The threads take consecutive blocks of candidates (see SWAP_BLOCK_ELEMENTS) in turn, each
+    computing their dissimilarity rows and changes, and stop at the first block that
+    holds an improving swap: every block before it has been evaluated, so the swap made
+    is the first in candidate order, whatever the number of threads.
     """
     n = to_medoids.shape[0]
     is_medoid = np.zeros(n, dtype=bool)
     is_medoid[medoids] = True
     state = _SwapState(to_medoids)
     towards = dist.columns(state.order)
-    window = min(SWAP_WINDOW, dist.rows_per_block)
-    threads = min(_available_threads(), window)
-    # Reused for every window (fresh arrays of this size cost page faults): per thread, a
+    rows = max(1, min(SWAP_BLOCK_ELEMENTS // n, dist.rows_per_block))
+    threads = max(1, min(_available_threads(), dist.rows_per_block // rows))
+    # Reused for every block (fresh arrays of this size cost page faults): per thread, a
     # block of dissimilarities and the scratch of the changes.
-    buffers = np.empty((threads, 2, math.ceil(window / threads), n))
+    buffers = np.empty((threads, 2, rows, n))
 
-    def evaluate(part: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        thread, candidates = part
-        block_buffer, scratch = buffers[thread, :, : candidates.shape[0]]
-        block = dist.between(candidates, towards, out=block_buffer)
-        return block, state.changes(block, scratch)
+    def first_improving(first: int, count: int, map_threads: Callable):
+        """The first improving swap among candidates ``first, first + 1, ...`` (cyclic, at
+        most ``count``): its offset from ``first``, the medoid given up and the candidate's
+        dissimilarities (columns in ``state.order``); None if there is none."""
+        n_blocks = math.ceil(count / rows)
+        taken = itertools.count()
+        found: list = [n_blocks, None]
+        lock = threading.Lock()
+
+        def work(thread: int) -> None:
+            block_buffer, scratch = buffers[thread]
+            while (index := next(taken)) < min(n_blocks, found[0]):
+                start = index * rows
+                candidates = (first + np.arange(start, min(start + rows, count))) % n
+                size = candidates.shape[0]
+                block = dist.between(candidates, towards, out=block_buffer[:size])
+                if index > found[0]:
+                    return
+                changes = state.changes(block, scratch[:size])
+                best = np.argmin(changes, axis=1)
+                gain = changes[np.arange(size), best]
+                gain[is_medoid[candidates]] = np.inf
+                improving = np.flatnonzero(gain < -SWAP_TOLERANCE * state.total)
+                if improving.size:
+                    j = int(improving[0])
+                    with lock:
+                        if index < found[0]:
+                            found[:] = index, (start + j, int(best[j]), block[j].copy())
+                    return
+
+        map_threads(work, list(range(threads)))
+        return found[1]
 
     examined = since_swap = position = 0
     limit = max_iter * n
     with _thread_map(threads) as map_threads:
         while since_swap < n and examined < limit:
-            size = min(window, n - since_swap, limit - examined)
-            candidates = (position + np.arange(size)) % n
-            parts = map_threads(
-                evaluate, list(enumerate(np.array_split(candidates, min(threads, size))))
-            )
-            changes = np.vstack([part[1] for part in parts])
-            best = np.argmin(changes, axis=1)
-            gain = changes[np.arange(size), best]
-            gain[is_medoid[candidates]] = np.inf
-            improving = np.flatnonzero(gain < -SWAP_TOLERANCE * state.total)
-            examined += size if improving.size == 0 else int(improving[0]) + 1
-            if improving.size == 0:
-                since_swap += size
-                position = (position + size) % n
+            count = min(n - since_swap, limit - examined)
+            swap = first_improving(position, count, map_threads)
+            if swap is None:
+                examined += count
+                since_swap += count
+                position = (position + count) % n
                 continue
-            j = int(improving[0])
-            k, candidate = int(best[j]), int(candidates[j])
+            offset, k, row = swap
+            candidate = (position + offset) % n
             is_medoid[medoids[k]] = False
             is_medoid[candidate] = True
             medoids[k] = candidate
-            for block, _ in parts:
-                if j < block.shape[0]:
-                    state.replace(k, block[j])
-                    break
-                j -= block.shape[0]
+            state.replace(k, row)
             towards = dist.columns(state.order)
+            examined += offset + 1
             since_swap = 1
             position = (candidate + 1) % n
     return max(1, math.ceil(examined / n))
@@ -488,9 +508,11 @@ class KMedoids(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, 
         smallest within-cluster sum) or 'pam' (BUILD-or-other start, then FasterPAM swaps:
         slower per iteration, lower objective).
     init : {'k-medoids++', 'build', 'random'} or array-like of int, default='k-medoids++'
-        Starting medoids: greedy k-medoids++ seeding (O(N K log K) dissimilarities), PAM's
-        BUILD (deterministic, K passes over the N² dissimilarities), ``n_clusters``
-        distinct random points, or the row indices of the medoids.
+        Starting medoids: greedy k-medoids++ seeding (O(N K log K) dissimilarities,
+        negligible next to one pass of 'pam' or iteration of 'alternate'), PAM's BUILD
+        (deterministic, K passes over the N² dissimilarities: each costs about as much as
+        a SWAP pass, for fewer swaps afterwards), ``n_clusters`` distinct random points,
+        or the row indices of the medoids.
     max_iter : int, default=300
         Maximum number of iterations ('alternate') or passes over all candidates ('pam').
     random_state : int, RandomState instance or None, default=None
@@ -522,8 +544,11 @@ class KMedoids(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, 
     Without a precomputed matrix, dissimilarities are computed block by block and the
     N × N matrix is never held in memory: memory is O(``chunk_size`` × N + N K). The price
     is time: each iteration recomputes O(N²) dissimilarities — :math:`\sum_k N_k^2` per
-    'alternate' iteration and N² per 'pam' pass — so k-medoids suits thousands to tens of
-    thousands of points. PyTorch tensors are copied to host memory.
+    'alternate' iteration and N² per 'pam' pass, usually two passes — so k-medoids suits
+    thousands to tens of thousands of points. Euclidean dissimilarities come from one
+    matrix product per block; the SWAP phase of 'pam' shares blocks of candidates out
+    between the CPU cores, with the same result whatever their number. PyTorch tensors
+    are copied to host memory.
 
     Examples
     --------

@@ -54,16 +54,13 @@ class VariationalMixtureModel(MixtureModel):
     with the columns of :class:`~emkit.MixtureModel` (``families``) restricted to the
     families that have a conjugate prior, which every component and column gets:
 
-    ============== ===================================== =====================================
-    family         prior                                 posterior after the statistics
-    ============== ===================================== =====================================
-    ``bernoulli``  :math:`\theta_{kd} \sim \mathrm{Beta}  :math:`a_{kd} = a_0 + S_{kd}`,
-                   (a_0, b_0)`                           :math:`b_{kd} = b_0 + N_{kd} - S_{kd}`
-    ``categorical``:math:`\theta_{kj} \sim \mathrm{Dir}   :math:`\alpha_{kjc} = \alpha_0 +
-                   (\alpha_0, \ldots, \alpha_0)`         S_{kjc}`
-    ``poisson``    :math:`\lambda_{kd} \sim \mathrm{Gamma :math:`\alpha_{kd} = \alpha_0 + S_{kd}`,
-                   (\alpha_0, \beta_0)` (shape, rate)    :math:`\beta_{kd} = \beta_0 + N_{kd}`
-    ============== ===================================== =====================================
+    * ``bernoulli``: :math:`\theta_{kd} \sim \mathrm{Beta}(a_0, b_0)`, posterior
+      :math:`a_{kd} = a_0 + S_{kd}`, :math:`b_{kd} = b_0 + N_{kd} - S_{kd}`;
+    * ``categorical``: :math:`\theta_{kj} \sim \mathrm{Dir}(\alpha_0, \ldots, \alpha_0)`,
+      posterior :math:`\alpha_{kjc} = \alpha_0 + S_{kjc}`;
+    * ``poisson``: :math:`\lambda_{kd} \sim \mathrm{Gamma}(\alpha_0, \beta_0)` (shape,
+      rate), posterior :math:`\alpha_{kd} = \alpha_0 + S_{kd}`, :math:`\beta_{kd} = \beta_0
+      + N_{kd}`
 
     (:math:`N_{kd} = \sum_n \gamma_{nk}` over the rows where column :math:`d` is observed,
     :math:`S_{kd} = \sum_n \gamma_{nk} x_{nd}`, :math:`S_{kjc}` the weighted count of level
