@@ -147,7 +147,7 @@ def test_pam_is_no_worse_than_alternate(seed):
 
 
 @pytest.mark.parametrize("method", ["alternate", "pam"])
-@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "manhattan", "cosine"])
+@pytest.mark.parametrize("metric", ["euclidean", "l2", "sqeuclidean", "manhattan", "cosine"])
 def test_chunked_dissimilarities_equal_precomputed(method, metric):
     X = make_blobs(n=180, d=3, k=4, seed=7)
     D = pairwise_distances(X, metric=metric)

@@ -94,6 +94,11 @@ class ComponentFamily(Protocol):
         A partial M-step (a few Newton steps, say) that increases Q.
     ``conditional_blocks`` (tuple of str) and ``conditional_maximize(params, stats, block)``
         The blocks of an ECM step, each maximising Q over its parameters given the others.
+    ``impute(X, features, params, resp) -> X``
+        The chunk with its missing values (NaN, marginalised by ``log_prob`` and
+        ``statistics``) replaced given the observed ones and the posterior ``resp``:
+        :math:`\\sum_k r_{nk} E[x_{nd} \\mid x_{n,o}, z_n = k]` (the estimators'
+        ``impute``).
     """
 
     def prepare(self, params: Any, like: Array, bias: np.ndarray | None = None) -> Any:

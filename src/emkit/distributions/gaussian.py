@@ -45,8 +45,8 @@ Either way memory is bounded by the chunk: (chunk × K × D) at most.
 Missing entries (NaN) are marginalised, never imputed: a row with missing entries
 contributes the density of its observed entries, and its statistics are expected ones under
 the conditional distribution of the missing entries (Ghahramani and Jordan 1994), see
-:mod:`emkit.distributions.gaussian_missing`. Rows without missing entries take the paths
-above unchanged.
+:mod:`emkit.distributions.gaussian_missing` (memory: chunk × K × D² at most for full
+covariances). Rows without missing entries take the paths above unchanged.
 """
 
 from __future__ import annotations

@@ -69,8 +69,8 @@ __all__ = [
     "PartialChunk",
     "conditional_moments",
     "fill_missing",
-    "missing_row_width",
     "missing_rows",
+    "pattern_totals",
 ]
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -119,15 +119,6 @@ class PartialChunk:
     complete: Array
     missing: MissingRows
     n_rows: int
-
-
-def missing_row_width(covariance_type: str, n_components: int, n_features: int) -> int:
-    """Working numbers per row with missing entries: K residuals, whitened and completed
-    residuals of D numbers, and one gathered D × D factor per component for ``'full'`` (one
-    in all for ``'tied'``)."""
-    K, D = n_components, n_features
-    factors = {"full": K * D * D, "tied": D * D}.get(covariance_type, 0)
-    return factors + 3 * K * D
 
 
 def missing_rows(

@@ -114,11 +114,6 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         """Working elements per row in the E-step, for the automatic chunk size."""
         return self.n_components * (n_features + 1)
 
-    def _missing_row_width(self, n_features: int) -> int:
-        """Working elements per row with missing entries in the E-step: the automatic chunk
-        size of data with missing values keeps the larger of the two widths."""
-        return self._row_width(n_features)
-
     # ------------------------------------------------------------------ validation
     #: Whether the component family marginalises missing values (NaN): the estimator then
     #: accepts them (scikit-learn's ``allow_nan`` input tag), in fitting and in prediction.
@@ -158,12 +153,9 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         return Mixture(self._family(), self.n_components)
 
     def _data(self, X: Array, sample_weight: Array | None, origin: np.ndarray | None) -> InMemory:
-        width = self._row_width(X.shape[1])
-        if self._missing_values and has_missing(X):
-            width = max(width, self._missing_row_width(X.shape[1]))
         return InMemory(
-            X, sample_weight, origin=origin, chunk_size=self.chunk_size, row_width=width,
-            n_jobs=self.n_jobs,
+            X, sample_weight, origin=origin, chunk_size=self.chunk_size,
+            row_width=self._row_width(X.shape[1]), n_jobs=self.n_jobs,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -555,6 +547,9 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
             device of X
         """
         model, data, prepared = self._prepared(X)
+        xp = data.xp
+        if not has_missing(data.X):
+            return xp.asarray(data.X, copy=True)
         family = model.family
         params = self._fitted_params(self._prediction_origin()).components
 
@@ -568,7 +563,6 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         filled = data.map_rows(fill)
         if data.origin is not None:
             filled = filled + data.origin
-        xp = data.xp
         return xp.where(xp.isnan(data.X), filled, data.X)
 
     def fit_predict(self, X, y=None, sample_weight=None):

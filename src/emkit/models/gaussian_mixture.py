@@ -11,7 +11,6 @@ from sklearn.utils.validation import check_array
 
 from emkit._backend import Array, to_numpy
 from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian, GaussianParams
-from emkit.distributions.gaussian_missing import missing_row_width
 from emkit.em.mixture import MixtureParams
 from emkit.models._mixture import BaseMixture, to_like, weighted_mean
 
@@ -222,9 +221,6 @@ class GaussianMixture(BaseMixture):
             self.covariance_type, 1
         )
         return max(K * (D + 1), D + 1 + quadratic + 2 * K)
-
-    def _missing_row_width(self, n_features: int) -> int:
-        return missing_row_width(self.covariance_type, self.n_components, n_features)
 
     def _origin(self, X: Array, sample_weight: Array | None) -> np.ndarray:
         return weighted_mean(X, sample_weight)

@@ -37,7 +37,6 @@ from emkit.distributions.categorical import (
 from emkit.distributions.exponential import Exponential, ExponentialParams
 from emkit.distributions.gamma import Gamma, GammaParams
 from emkit.distributions.gaussian import Gaussian, GaussianParams
-from emkit.distributions.gaussian_missing import missing_row_width
 from emkit.distributions.lognormal import LogNormal
 from emkit.distributions.multinomial import Multinomial, MultinomialParams
 from emkit.distributions.poisson import Poisson, PoissonParams
@@ -514,14 +513,6 @@ class FamilyMixture(BaseMixture):
             else:
                 width += d
         return width
-
-    def _missing_row_width(self, n_features: int) -> int:
-        """:meth:`_row_width` plus what rows with missing entries need in the Gaussian and
-        log-normal groups."""
-        return self._row_width(n_features) + sum(
-            missing_row_width(self.covariance_type, self.n_components, len(columns))
-            for name, columns in self._groups() if name in ("gaussian", "lognormal")
-        )
 
     def _check_initial_values(self, n_features: int) -> None:
         self._initial_values = {}
