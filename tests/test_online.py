@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from conftest import make_blobs, starting_values
-from emkit import GaussianMixture
+from emkit import BernoulliMixture, GaussianMixture
 from emkit.distributions.gaussian import Gaussian
 from emkit.em import Mixture, MonotonicityError
 from emkit.em.online import OnlineEM, run_incremental, step_size
@@ -264,3 +264,17 @@ def test_partial_fit_takes_tensors():
     on_torch.partial_fit(torch.from_numpy(X[:150])).partial_fit(torch.from_numpy(X[150:]))
     assert isinstance(on_torch.means_, torch.Tensor)
     assert_allclose(on_torch.means_.numpy(), on_numpy.means_, rtol=1e-10)
+
+
+def test_online_em_weighs_priors_as_fit_does_on_the_rows_seen():
+    """Pseudo-counts and the Dirichlet prior on the weights act on statistics at the scale
+    of the rows seen: one step from the start is one EM iteration of fit, a prior's pull
+    does not grow as the stream normalises its statistics."""
+    rng = np.random.default_rng(3)
+    prototypes = rng.uniform(0.1, 0.9, size=(2, 12))
+    X = (rng.random((600, 12)) < prototypes[rng.integers(0, 2, 600)]).astype(float)
+    options = dict(alpha=3.0, weight_concentration=4.0, random_state=0)
+    online = BernoulliMixture(2, **options).partial_fit(X)
+    fitted = BernoulliMixture(2, max_iter=1, tol=0.0, **options).fit(X)
+    assert_allclose(online.means_, fitted.means_, rtol=1e-12)
+    assert_allclose(online.weights_, fitted.weights_, rtol=1e-12)

@@ -17,7 +17,7 @@ import dataclasses
 from abc import abstractmethod
 from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import rel_entr
@@ -317,6 +317,12 @@ class FamilyMixture(BaseMixture):
         if getattr(self, "_known", None) is not None:
             family = KnownComponents(family)
         return MAPMixture(family, self.n_components, float(self.weight_concentration))
+
+    def _online_options(self) -> dict[str, Any]:
+        """Online EM with the M-step on statistics at the scale of the rows seen so far:
+        the pseudo-counts ``alpha`` and the Dirichlet prior on the weights then weigh as in
+        :meth:`fit` on those rows, not as much as all the data together."""
+        return {"data_scale": True}
 
     def _data(self, X: Array, sample_weight: Array | None, origin: np.ndarray | None):
         """The data, with the known components as a last column while fitting with ``y``."""
