@@ -58,13 +58,16 @@ from typing import ClassVar, Literal
 import numpy as np
 from scipy.linalg import lapack
 
-from emkit._backend import Array, as_backend, device_of, namespace, to_numpy
+from emkit._backend import Array, as_backend, device_of, namespace
 from emkit.distributions._base import Statistics, reference
 from emkit.distributions.gaussian_missing import (
     PartialChunk,
+    conditional_sums,
     fill_missing,
     missing_rows,
+    normal_log_prob,
     pattern_totals,
+    split_chunk,
 )
 from emkit.distributions.product import has_missing
 
@@ -346,26 +349,13 @@ class Gaussian:
         self, X: Array, prepared: GaussianCoefficients | None
     ) -> PartialChunk:
         """Split a chunk with missing entries into complete and incomplete rows."""
-        if prepared is None:
-            raise ValueError(
-                "Statistics of rows with missing values (NaN) are expectations under the "
-                "current parameters: compute them in an E-step (features with the "
-                "coefficients of prepare), or start from data without missing values."
-            )
-        xp = namespace(X)
-        incomplete = to_numpy(xp.any(xp.isnan(X), axis=1))
-        rows, complete = np.flatnonzero(incomplete), np.flatnonzero(~incomplete)
-        rows_index = as_backend(rows, X, dtype=_int(X))
-        complete_index = as_backend(complete, X, dtype=_int(X))
-        params = prepared.params
-        missing = missing_rows(
-            xp.take(X, rows_index, axis=0), rows_index, params.means, params.covariances,
-            self.covariance_type, prepared.bias,
+        return split_chunk(
+            X, prepared, lambda rows: self.features(rows, prepared),
+            lambda rows, index: missing_rows(
+                rows, index, prepared.params.means, prepared.params.covariances,
+                self.covariance_type,
+            ),
         )
-        observed = None
-        if complete.size:
-            observed = self.features(xp.take(X, complete_index, axis=0), prepared)
-        return PartialChunk(observed, complete_index, missing, X.shape[0])
 
     def _expanded_features(self, X: Array) -> Array:
         """``[x, 1, quadratic terms]``, one row per feature, (F, n)."""
@@ -408,16 +398,10 @@ class Gaussian:
         run along contiguous memory.
         """
         if isinstance(chunk, PartialChunk):
-            missing = chunk.missing
-            xp = namespace(missing.log_prob)
-            log_prob = xp.empty(
-                (chunk.n_rows, missing.log_prob.shape[1]), dtype=missing.log_prob.dtype,
-                device=device_of(missing.log_prob),
+            return chunk.assemble(
+                normal_log_prob(chunk.missing, prepared.bias),
+                lambda observed: self.log_prob(observed, prepared),
             )
-            log_prob[missing.index, ...] = missing.log_prob
-            if chunk.observed is not None:
-                log_prob[chunk.complete, ...] = self.log_prob(chunk.observed, prepared)
-            return log_prob
         if chunk.features is None:
             return self._residual_log_prob(chunk.residual, prepared.residual)
         log_prob = (prepared.expanded @ chunk.features).T
@@ -487,12 +471,9 @@ class Gaussian:
         completed = ResidualChunk(missing.completed, missing.means, missing.index)
         sums = self._residual_statistics(completed, rows_resp)
         totals = pattern_totals(missing, rows_resp)
-        if self.covariance_type in ("full", "tied"):
-            conditional = np.einsum("pk,pkde->kde", totals, missing.covariance)
-        else:
-            conditional = np.einsum("pk,pkd->kd", totals, missing.covariance)
-            if self.covariance_type == "spherical":
-                conditional = conditional.sum(axis=1)
+        conditional = conditional_sums(missing, totals)
+        if self.covariance_type == "spherical":
+            conditional = conditional.sum(axis=1)
         entropy = (totals * missing.entropy).sum(axis=0)
         return GaussianStatistics(
             sums.resp_sum, sums.sum_x, sums.sum_xx + as_backend(conditional, resp),

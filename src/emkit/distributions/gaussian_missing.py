@@ -53,24 +53,34 @@ on the host for the factors, :math:`O(n_m K D^2)` on the data's device for the r
 factor gathered per row and component: :math:`n_m K D^2` numbers of memory), and
 :math:`O(n_m K D)` for diagonal and spherical covariances. Rows without missing entries take
 the Gaussian family's usual paths.
+
+The same pieces serve every family whose missing block is Gaussian given the observed one
+and a latent variable: the Student-t family (:mod:`emkit.distributions.student_t`) uses the
+Mahalanobis terms, the factors and the conditional moments of its scale matrices, and the
+splitting of a chunk into complete and incomplete rows (:func:`split_chunk`,
+:meth:`PartialChunk.assemble`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from emkit._backend import Array, as_backend, namespace, to_numpy
+from emkit._backend import Array, as_backend, device_of, namespace, to_numpy
 
 __all__ = [
     "MissingRows",
     "PartialChunk",
     "conditional_moments",
+    "conditional_sums",
     "fill_missing",
     "missing_rows",
+    "normal_log_prob",
     "pattern_totals",
+    "split_chunk",
 ]
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -84,14 +94,18 @@ class MissingRows:
     ----------
     index : array of shape (n_m,)
         Positions of the rows in the chunk (integers on the data's device).
-    log_prob : array of shape (n_m, K)
-        :math:`\\log \\mathcal N(x_o \\mid \\mu_{k,o}, \\Sigma_{k,oo})` plus the bias.
+    mahalanobis : array of shape (n_m, K)
+        :math:`(x_o - \\mu_{k,o})^\\top \\Sigma_{k,oo}^{-1} (x_o - \\mu_{k,o})`.
     completed : array of shape (K, n_m, D)
         :math:`E[x \\mid x_o, z = k] - \\mu_k`: the residuals, missing entries completed.
     means : array of shape (K, D)
         :math:`\\mu_k`, the reference point of the statistics of these rows.
     pattern : ndarray of int, shape (n_m,)
         The pattern of missing entries of each row (host memory).
+    n_observed : ndarray of shape (P,)
+        :math:`|o|`, the number of observed entries of each pattern (float64).
+    log_det_observed : ndarray of shape (P, K)
+        :math:`\\log|\\Sigma_{k,oo}|` of each pattern and component.
     covariance : ndarray
         Float64 conditional covariance :math:`C` of each pattern and component, zero outside
         the missing block: (P, K, D, D) for full and tied covariances, its diagonal
@@ -101,24 +115,74 @@ class MissingRows:
     """
 
     index: Array
-    log_prob: Array
+    mahalanobis: Array
     completed: Array
     means: Array
     pattern: np.ndarray
+    n_observed: np.ndarray
+    log_det_observed: np.ndarray
     covariance: np.ndarray
     entropy: np.ndarray
+
+    def per_row(self, table: np.ndarray) -> Array:
+        """Host values of each pattern (P, ...) gathered for every row, (n_m, ...), on the
+        data's device and in its dtype."""
+        return as_backend(np.ascontiguousarray(table[self.pattern]), self.mahalanobis)
 
 
 @dataclasses.dataclass(frozen=True)
 class PartialChunk:
-    """A chunk in which some rows have missing entries: the Gaussian family's chunk of the
-    complete rows (``None`` when there are none) at positions ``complete``, and the
-    incomplete rows."""
+    """A chunk in which some rows have missing entries: the family's chunk of the complete
+    rows (``None`` when there are none) at positions ``complete``, and the family's view of
+    the incomplete rows (a :class:`MissingRows`, or an object whose ``index`` holds their
+    positions)."""
 
-    observed: object | None
+    observed: Any | None
     complete: Array
-    missing: MissingRows
+    missing: Any
     n_rows: int
+
+    def assemble(self, incomplete: Array, complete: Callable[[Any], Array]) -> Array:
+        """Values (n, K) of every row of the chunk: ``incomplete`` (n_m, K) at the rows with
+        missing entries, ``complete(observed)`` at the others."""
+        xp = namespace(incomplete)
+        values = xp.empty(
+            (self.n_rows, incomplete.shape[1]), dtype=incomplete.dtype,
+            device=device_of(incomplete),
+        )
+        values[self.missing.index, ...] = incomplete
+        if self.observed is not None:
+            values[self.complete, ...] = complete(self.observed)
+        return values
+
+
+def split_chunk(
+    X: Array,
+    prepared: Any | None,
+    complete: Callable[[Array], Any],
+    incomplete: Callable[[Array, Array], Any],
+) -> PartialChunk:
+    """A chunk with missing entries split into its complete rows, as ``complete(rows)``
+    reduces them, and its incomplete rows, as ``incomplete(rows, index)`` does (``index``:
+    their positions in the chunk).
+
+    Raises ``ValueError`` when ``prepared`` (the E-step's coefficients) is ``None``: the
+    statistics of incomplete rows are expectations under the current parameters.
+    """
+    if prepared is None:
+        raise ValueError(
+            "Statistics of rows with missing values (NaN) are expectations under the "
+            "current parameters: compute them in an E-step (features with the "
+            "coefficients of prepare), or start from data without missing values."
+        )
+    xp = namespace(X)
+    incomplete_rows = to_numpy(xp.any(xp.isnan(X), axis=1))
+    rows = as_backend(np.flatnonzero(incomplete_rows), X, dtype=xp.int64)
+    others = np.flatnonzero(~incomplete_rows)
+    complete_index = as_backend(others, X, dtype=xp.int64)
+    observed = complete(xp.take(X, complete_index, axis=0)) if others.size else None
+    missing = incomplete(xp.take(X, rows, axis=0), rows)
+    return PartialChunk(observed, complete_index, missing, X.shape[0])
 
 
 def missing_rows(
@@ -127,7 +191,6 @@ def missing_rows(
     means: np.ndarray,
     covariances: np.ndarray,
     covariance_type: str,
-    bias: np.ndarray,
 ) -> MissingRows:
     """The E-step's view of ``rows`` (each with at least one NaN), at positions ``index``.
 
@@ -141,8 +204,6 @@ def missing_rows(
     covariances : ndarray
         Float64 covariances shaped as :class:`~emkit.distributions.GaussianParams`'.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    bias : ndarray of shape (K,)
-        Added to every log-density (the mixture's log-weights).
     """
     xp = namespace(rows)
     n_components, n_features = means.shape
@@ -181,14 +242,25 @@ def missing_rows(
         log_det_observed = seen.astype(np.float64) @ np.log(variances).T
         covariance = (~seen)[:, None, :] * variances[None, :, :]
         completed = residuals
-    n_observed = seen.sum(axis=1).astype(np.float64)[:, None]
-    constant = bias[None, :] - 0.5 * (n_observed * _LOG_2PI + log_det_observed)
-    log_prob = xp.take(as_backend(constant, rows), pattern_index, axis=0) - 0.5 * mahalanobis
+    n_observed = seen.sum(axis=1).astype(np.float64)
+    log_det_observed = np.broadcast_to(log_det_observed, (len(patterns), n_components))
     entropy = 0.5 * (
-        (n_features - n_observed) * (_LOG_2PI + 1.0) + log_det[None, :] - log_det_observed
+        (n_features - n_observed[:, None]) * (_LOG_2PI + 1.0) + log_det[None, :]
+        - log_det_observed
     )
-    entropy = np.broadcast_to(entropy, (len(patterns), n_components))
-    return MissingRows(index, log_prob, completed, device_means, pattern, covariance, entropy)
+    return MissingRows(
+        index, mahalanobis, completed, device_means, pattern, n_observed, log_det_observed,
+        covariance, entropy,
+    )
+
+
+def normal_log_prob(missing: MissingRows, bias: np.ndarray) -> Array:
+    r""":math:`\log \mathcal N(x_o \mid \mu_{k,o}, \Sigma_{k,oo}) = -\tfrac12(|o| \log 2\pi
+    + \log|\Sigma_{k,oo}| + \delta_{k,o})` plus ``bias`` (K,), (n_m, K)."""
+    constant = bias[None, :] - 0.5 * (
+        missing.n_observed[:, None] * _LOG_2PI + missing.log_det_observed
+    )
+    return missing.per_row(constant) - 0.5 * missing.mahalanobis
 
 
 def _patterns(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,6 +310,15 @@ def pattern_totals(missing: MissingRows, resp: Array) -> np.ndarray:
     return totals
 
 
+def conditional_sums(missing: MissingRows, totals: np.ndarray) -> np.ndarray:
+    r""":math:`\sum_p \Gamma_{pk} C_{pk}`, the conditional covariances weighted by the
+    pattern totals :math:`\Gamma` of :func:`pattern_totals`: (K, D, D), or the diagonal
+    (K, D) for diagonal and spherical covariances (float64, host)."""
+    if missing.covariance.ndim == 4:
+        return np.einsum("pk,pkde->kde", totals, missing.covariance)
+    return np.einsum("pk,pkd->kd", totals, missing.covariance)
+
+
 def conditional_moments(missing: MissingRows) -> tuple[Array, Array]:
     r""":math:`E[x \mid x_o, z = k]` and the conditional variances of every entry (zero
     where observed), each (K, n_m, D), on the data's device."""
@@ -245,8 +326,7 @@ def conditional_moments(missing: MissingRows) -> tuple[Array, Array]:
     covariance = missing.covariance
     if covariance.ndim == 4:
         covariance = np.diagonal(covariance, axis1=2, axis2=3)
-    per_row = as_backend(np.ascontiguousarray(covariance[missing.pattern]), means)
-    return means, namespace(means).permute_dims(per_row, (1, 0, 2))
+    return means, namespace(means).permute_dims(missing.per_row(covariance), (1, 0, 2))
 
 
 def fill_missing(

@@ -174,5 +174,7 @@ class Multinomial:
         check_support(
             X, lambda xp, x: (x >= 0) & (x == xp.floor(x)), "non-negative integer counts",
             labels, "Multinomial", allow_nan=False,
+            nan_reason="a count vector with missing cells has an unknown total, so its marginal "
+            "has no closed form and this family does not marginalise missing values",
         )
 

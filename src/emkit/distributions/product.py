@@ -62,6 +62,7 @@ def check_support(
     family: str,
     *,
     allow_nan: bool,
+    nan_reason: str = "this family does not marginalise missing values",
 ) -> None:
     """Raise ``ValueError`` naming the first cell of ``X`` outside a family's support.
 
@@ -78,6 +79,8 @@ def check_support(
         The family's name, for the message.
     allow_nan : bool
         Whether NaN (a missing value, marginalised by the family) is accepted.
+    nan_reason : str
+        Why NaN is refused, for the message (when ``allow_nan`` is false).
 
     Every support here lies in :math:`[0, \\infty)`, so a negative value is reported as
     "Negative values in data", scikit-learn's wording for estimators of non-negative data.
@@ -94,8 +97,8 @@ def check_support(
         value = float(to_numpy(block[row, column]))
         if np.isnan(value):
             raise ValueError(
-                f"{family} column {labels[column]} holds NaN at row {start + row}: this family "
-                "does not marginalise missing values. Remove or impute these rows first."
+                f"{family} column {labels[column]} holds NaN at row {start + row}: "
+                f"{nan_reason}. Remove or impute these rows first."
             )
         reason = "Negative values in data: " if value < 0 else ""
         raise ValueError(

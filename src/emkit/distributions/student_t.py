@@ -48,12 +48,39 @@ exact loss of Q this costs is reported by :meth:`StudentT.regularization_gap`.
 Before any E-step (at initialisation) the latent scales are taken at their prior under
 ``dof_init`` (:math:`\bar u = 1`, :math:`\overline{\log u} = \psi(\nu_0/2) - \log(\nu_0/2)`),
 so the first M-step is the Gaussian one and returns :math:`\nu = \nu_0`.
+
+Missing entries (NaN) are marginalised (Liu and Rubin 1995, §4; Little and Rubin 2002,
+§12.1). For a row whose entries :math:`o` are observed and :math:`m` missing, with
+:math:`p_o = |o|` and :math:`\delta_o = (x_o - \mu_{k,o})^\top\Sigma_{k,oo}^{-1}(x_o -
+\mu_{k,o})`, the observed block is :math:`t_{\nu_k}(\mu_{k,o}, \Sigma_{k,oo})`, so
+:math:`\log p(x_o \mid z = k)` is the density above with :math:`D \to p_o`,
+:math:`\Sigma_k \to \Sigma_{k,oo}` and :math:`\delta \to \delta_o`, and the scale's
+posterior given :math:`x_o` is :math:`\mathrm{Gamma}((\nu_k + p_o)/2, (\nu_k + \delta_o)/2)`:
+
+.. math::
+
+    \bar u = \frac{\nu_k + p_o}{\nu_k + \delta_o}, \qquad
+    \overline{\log u} = \psi\!\left(\tfrac{\nu_k + p_o}2\right)
+      - \log\frac{\nu_k + \delta_o}{2}.
+
+Given :math:`u` and :math:`x_o` the missing block is Gaussian, with mean
+:math:`\hat x_m = \mu_{k,m} + \Sigma_{k,mo}\Sigma_{k,oo}^{-1}(x_o - \mu_{k,o})` (free of
+:math:`u`) and covariance :math:`C/u`, :math:`C = \Sigma_{k,mm} -
+\Sigma_{k,mo}\Sigma_{k,oo}^{-1}\Sigma_{k,om}`. Hence :math:`E[u\, x] = \bar u\, \hat x` and
+:math:`E[u\, x x^\top] = \bar u\, \hat x \hat x^\top + C` (:math:`\hat x_o = x_o`;
+:math:`C` fills the missing block and is *not* multiplied by :math:`\bar u`): the sums above
+take these expectations, and the M-step, unchanged, is the ECM step of Liu and Rubin, so the
+log-likelihood of the observed entries never decreases. :math:`\hat x`, :math:`C` and
+:math:`\delta_o` are those of a Gaussian with covariance :math:`\Sigma_k`, computed per pattern
+of missing entries by :mod:`emkit.distributions.gaussian_missing`; rows without missing
+entries take the path above unchanged. Q remains the expected complete-data
+log-likelihood of :math:`(x, u)`, without the entropy of the latent :math:`(x_m, u)`, as for
+complete rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -68,7 +95,16 @@ from emkit.distributions.gaussian import (
     GaussianStatistics,
     _precision_cholesky,
 )
-from emkit.distributions.product import check_support
+from emkit.distributions.gaussian_missing import (
+    MissingRows,
+    PartialChunk,
+    conditional_sums,
+    fill_missing,
+    missing_rows,
+    pattern_totals,
+    split_chunk,
+)
+from emkit.distributions.product import has_missing
 
 __all__ = ["StudentT", "StudentTParams", "StudentTStatistics"]
 
@@ -113,13 +149,16 @@ class StudentTStatistics(Statistics):
 @dataclasses.dataclass(frozen=True)
 class StudentTCoefficients:
     """Locations, whitening factors, degrees of freedom, log-density constants (bias
-    included) and :math:`\\psi((\\nu + D)/2)`, on the data's device and in its dtype."""
+    included) and :math:`\\psi((\\nu + D)/2)`, on the data's device and in its dtype; for
+    rows with missing entries the parameters and the bias (K,) themselves (float64, host)."""
 
     means: Array
     factors: Array
     dofs: Array
     constant: Array
     digamma_shape: Array
+    params: StudentTParams
+    bias: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +172,24 @@ class StudentTChunk:
     distances: Array | None = None
     scales: Array | None = None
     dof_terms: Array | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentTMissing:
+    """The rows of a chunk with missing entries: the conditional moments of their missing
+    entries under :math:`\\Sigma_k` (``rows``), their chunk as the statistics see it
+    (``chunk``: residuals completed with :math:`\\hat x_m`, :math:`\\delta_o`,
+    :math:`\\bar u` and :math:`\\overline{\\log u} - \\bar u`), and their marginal
+    log-densities plus the bias, (n_m, K)."""
+
+    rows: MissingRows
+    chunk: StudentTChunk
+    log_prob: Array
+
+    @property
+    def index(self) -> Array:
+        """Positions of the rows in the chunk."""
+        return self.rows.index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,16 +236,27 @@ class StudentT:
             gammaln((dofs + n_features) / 2) - gammaln(dofs / 2)
             - 0.5 * n_features * np.log(dofs * np.pi) + log_det
         )
-        if bias is not None:
-            constant = constant + bias
+        bias = np.zeros(len(dofs)) if bias is None else np.asarray(bias, dtype=np.float64)
+        constant = constant + bias
         return StudentTCoefficients(
             as_backend(params.means, like), as_backend(factors, like), as_backend(dofs, like),
             as_backend(constant, like), as_backend(digamma((dofs + n_features) / 2), like),
+            params, bias,
         )
 
-    def features(self, X: Array, prepared: StudentTCoefficients | None) -> StudentTChunk:
+    def features(
+        self, X: Array, prepared: StudentTCoefficients | None
+    ) -> StudentTChunk | PartialChunk:
         r"""Residuals, :math:`\delta_{nk}`, :math:`\bar u_{nk}` and
-        :math:`\overline{\log u}_{nk} - \bar u_{nk}` at the current parameters."""
+        :math:`\overline{\log u}_{nk} - \bar u_{nk}` at the current parameters; when some
+        rows have missing entries (NaN), those of the complete rows and, for the others,
+        the same of the observed block with the residuals completed
+        (:meth:`_missing_features`)."""
+        if has_missing(X):
+            return split_chunk(
+                X, prepared, lambda rows: self.features(rows, prepared),
+                lambda rows, index: self._missing_features(rows, index, prepared),
+            )
         if prepared is None:
             return StudentTChunk(X)
         xp = namespace(X)
@@ -207,8 +275,58 @@ class StudentT:
             X, prepared.means, residuals, distances, scales, expected_log - scales
         )
 
-    def log_prob(self, chunk: StudentTChunk, prepared: StudentTCoefficients) -> Array:
-        r""":math:`\log t(x_n \mid \mu_k, \Sigma_k, \nu_k)` + bias, (n, K)."""
+    def _missing_features(
+        self, rows: Array, index: Array, prepared: StudentTCoefficients
+    ) -> StudentTMissing:
+        r"""Rows with missing entries at positions ``index``: with :math:`p_o` observed
+        entries and :math:`\delta_o` the Mahalanobis term of the observed block,
+        :math:`\bar u = (\nu + p_o)/(\nu + \delta_o)`, :math:`\overline{\log u} =
+        \psi((\nu + p_o)/2) - \log((\nu + \delta_o)/2)` and
+
+        .. math::
+
+            \log t(x_o \mid \mu_o, \Sigma_{oo}, \nu) = \log\Gamma\!\left(\tfrac{\nu +
+              p_o}{2}\right) - \log\Gamma\!\left(\tfrac{\nu}{2}\right) - \tfrac{p_o}2
+              \log(\nu\pi) - \tfrac12\log|\Sigma_{oo}| - \tfrac{\nu + p_o}{2}
+              \log\left(1 + \frac{\delta_o}{\nu}\right),
+
+        with the constants computed once per pattern of missing entries and component."""
+        xp = namespace(rows)
+        params = prepared.params
+        missing = missing_rows(
+            rows, index, params.means, params.covariances, self.covariance_type
+        )
+        observed = missing.n_observed[:, None]
+        shape = (params.dofs + observed) / 2
+        constant = (
+            gammaln(shape) - gammaln(params.dofs / 2) - 0.5 * observed * np.log(params.dofs * np.pi)
+            - 0.5 * missing.log_det_observed + prepared.bias
+        )
+        dofs = prepared.dofs[:, None]
+        distances = xp.permute_dims(missing.mahalanobis, (1, 0))
+        total = dofs + missing.per_row(missing.n_observed)[None, :]
+        scales = total / (dofs + distances)
+        expected_log = xp.permute_dims(missing.per_row(digamma(shape)), (1, 0)) - xp.log(
+            (dofs + distances) / 2
+        )
+        log_prob = missing.per_row(constant) - 0.5 * xp.permute_dims(
+            total * xp.log1p(distances / dofs), (1, 0)
+        )
+        chunk = StudentTChunk(
+            rows, prepared.means, missing.completed, distances, scales, expected_log - scales
+        )
+        return StudentTMissing(missing, chunk, log_prob)
+
+    def log_prob(
+        self, chunk: StudentTChunk | PartialChunk, prepared: StudentTCoefficients
+    ) -> Array:
+        r""":math:`\log t(x_n \mid \mu_k, \Sigma_k, \nu_k)` + bias, (n, K); for a row with
+        missing entries the density of its observed block, :math:`\log t(x_{n,o} \mid
+        \mu_{k,o}, \Sigma_{k,oo}, \nu_k)` + bias."""
+        if isinstance(chunk, PartialChunk):
+            return chunk.assemble(
+                chunk.missing.log_prob, lambda observed: self.log_prob(observed, prepared)
+            )
         xp = namespace(chunk.distances)
         dofs = prepared.dofs[:, None]
         n_features = chunk.X.shape[1]
@@ -217,8 +335,16 @@ class StudentT:
         )
         return log_prob.T
 
-    def statistics(self, chunk: StudentTChunk, resp: Array) -> StudentTStatistics:
-        """Weighted sums of the chunk (at the prior of the scales before any E-step)."""
+    def statistics(
+        self, chunk: StudentTChunk | PartialChunk, resp: Array
+    ) -> StudentTStatistics:
+        r"""Weighted sums of the chunk (at the prior of the scales before any E-step). Rows
+        with missing entries add, about the current locations,
+        :math:`\gamma_{nk}\bar u_{nk}(\hat x_{nk} - \mu_k)` to the first sums and
+        :math:`\gamma_{nk}[\bar u_{nk}(\hat x_{nk} - \mu_k)(\hat x_{nk} - \mu_k)^\top +
+        C_{nk}]` to the second ones."""
+        if isinstance(chunk, PartialChunk):
+            return self._partial_statistics(chunk, resp)
         xp = namespace(resp)
         resp_t = resp.T
         resp_sum = xp.sum(resp_t, axis=1)
@@ -244,6 +370,32 @@ class StudentT:
         return StudentTStatistics(
             resp_sum, xp.sum(weights, axis=1), sum_x, sum_xx, dof_sum, shift
         )
+
+    def _partial_statistics(self, chunk: PartialChunk, resp: Array) -> StudentTStatistics:
+        """Sums of the incomplete rows (their completed residuals, then the conditional
+        covariances weighted by :math:`\\gamma`), plus those of the complete rows."""
+        xp = namespace(resp)
+        missing = chunk.missing
+        rows_resp = xp.take(resp, missing.index, axis=0)
+        sums = self.statistics(missing.chunk, rows_resp)
+        conditional = conditional_sums(missing.rows, pattern_totals(missing.rows, rows_resp))
+        stats = dataclasses.replace(sums, sum_xx=sums.sum_xx + as_backend(conditional, resp))
+        if chunk.observed is None:
+            return stats
+        return self.statistics(chunk.observed, xp.take(resp, chunk.complete, axis=0)) + stats
+
+    def impute(
+        self, X: Array, chunk: StudentTChunk | PartialChunk, params: StudentTParams,
+        resp: Array,
+    ) -> Array:
+        r"""The chunk ``X`` with each missing entry replaced by its conditional expectation
+        :math:`\sum_k \gamma_{nk} E[x_{nd} \mid x_{n,o}, z_n = k]`, with
+        :math:`E[x_m \mid x_o, z = k] = \mu_{k,m} + \Sigma_{k,mo} \Sigma_{k,oo}^{-1}
+        (x_o - \mu_{k,o})` (the location of the conditional t) and ``resp`` the posterior
+        :math:`p(z_n = k \mid x_{n,o})`."""
+        if not isinstance(chunk, PartialChunk):
+            return X
+        return fill_missing(X, chunk.missing.rows, resp, lambda means, variances: means)
 
     def expected_log_likelihood(self, params: StudentTParams, stats: StudentTStatistics) -> float:
         r"""Q of the complete data :math:`(x, z, u)`: with :math:`a = \nu_k / 2`,
@@ -348,10 +500,3 @@ class StudentT:
         dofs = np.repeat(params.dofs, repeats)
         scales = rng.gamma(dofs / 2) / (dofs / 2)
         return np.repeat(params.means, repeats, axis=0) + z / np.sqrt(scales)[:, None]
-
-    def validate(self, X: Array, labels: Sequence[str]) -> None:
-        """Refuse missing values (NaN), which this family does not marginalise, naming the
-        column and the row."""
-        check_support(
-            X, lambda xp, x: x == x, "numbers", labels, "StudentT", allow_nan=False
-        )

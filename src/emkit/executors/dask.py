@@ -12,6 +12,7 @@ Requires the ``dask`` extra (``pip install "emkit[dask]"``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +22,11 @@ import numpy as np
 from emkit._backend import Array
 from emkit.executors._chunked import ChunkedData
 
-__all__ = ["DaskData", "is_dask_array"]
+__all__ = ["DaskData", "is_dask_array", "map_blocks_of_rows"]
+
+#: Rows that the starting point of a fit on a Dask array is computed from (origin and
+#: ``init_params``): a uniform sample of this many rows, all rows of a smaller array.
+INIT_SAMPLE_ROWS = 100_000
 
 
 def is_dask_array(x: Any) -> bool:
@@ -30,6 +35,28 @@ def is_dask_array(x: Any) -> bool:
 
     module = sys.modules.get("dask.array")
     return module is not None and isinstance(x, module.Array)
+
+
+def _checked_block(validate, rows, block_info=None):
+    """``validate(rows)`` on one block; an error says which rows of the array it is in."""
+    start, stop = block_info[0]["array-location"][0]
+    try:
+        return validate(rows)
+    except ValueError as error:
+        raise ValueError(
+            f"in the Dask block of rows {start} to {stop - 1} (rows numbered from {start} "
+            f"= row 0 below): {error}"
+        ) from None
+
+
+def map_blocks_of_rows(X, function, n_columns: int | None, dtype):
+    """``function`` applied to each block of rows of the Dask array ``X``, lazily: a Dask
+    array of shape (n_samples,) (``n_columns`` None) or (n_samples, n_columns)."""
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    if n_columns is None:
+        return X.map_blocks(function, drop_axis=1, dtype=dtype)
+    return X.map_blocks(function, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
 
 
 def _shifted_block(work, index, start, rows, weights, prepared, origin):
@@ -81,7 +108,13 @@ class DaskData(ChunkedData):
         if X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
         if sample_weight is not None:
-            sample_weight = da.asarray(sample_weight).rechunk((X.chunks[0],))
+            sample_weight = da.asarray(sample_weight)
+            if sample_weight.shape != (X.shape[0],):
+                raise ValueError(
+                    f"sample_weight must have shape ({X.shape[0]},) to match X, got "
+                    f"{sample_weight.shape}."
+                )
+            sample_weight = sample_weight.rechunk((X.chunks[0],))
         self.X = X
         self.sample_weight = sample_weight
         self.origin = None if origin is None else np.asarray(origin, dtype=np.float64)
@@ -90,6 +123,46 @@ class DaskData(ChunkedData):
     @property
     def n_samples(self) -> int:
         return int(self.X.shape[0])
+
+    def validated(
+        self, validate: Callable[[np.ndarray], np.ndarray], dtype, origin: np.ndarray | None
+    ) -> DaskData:
+        """The same data with ``validate`` applied to every block (lazily, on the workers,
+        at every pass) and rows shifted by ``origin``. A first pass here runs it on every
+        block and checks the sample weights, so that bad input is refused before any work
+        starts, naming the rows."""
+        import dask
+        import dask.array as da
+
+        X = self.X.map_blocks(functools.partial(_checked_block, validate), dtype=dtype)
+        checks = [dask.delayed(len)(block) for block in X.to_delayed().ravel()]
+        weights = self.sample_weight
+        if weights is None:
+            self._compute(*checks)
+        else:
+            bad = ~da.isfinite(weights) | (weights < 0)
+            *_, n_bad, first_bad, total = self._compute(
+                *checks, bad.sum(), da.argmax(bad), weights.sum()
+            )
+            if n_bad:
+                value = float(self._compute(weights[int(first_bad)])[0])
+                raise ValueError(
+                    "sample_weight must be finite and non-negative; row "
+                    f"{int(first_bad)} is {value!r}."
+                )
+            if not total > 0:
+                raise ValueError("sample_weight sums to zero: at least one sample needs weight.")
+        return DaskData(X, weights, origin=origin, scheduler=self.scheduler)
+
+    def sample(self, count: int, random_state: np.random.RandomState):
+        """NumPy rows and weights of ``count`` rows drawn uniformly without replacement,
+        in their order in the array (every row when there are no more than ``count``)."""
+        rows, weights = self.X, self.sample_weight
+        if self.n_samples > count:
+            index = np.sort(random_state.choice(self.n_samples, size=count, replace=False))
+            rows = rows[index]
+            weights = None if weights is None else weights[index]
+        return self._compute(rows, weights)
 
     def _blocks(self) -> list[tuple[int, int, Any, Any]]:
         """``(index, start, rows, weights)`` of every block, as Dask delayed objects."""

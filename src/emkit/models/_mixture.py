@@ -37,6 +37,7 @@ from emkit.em.loop import EMResult, as_callbacks, run_em
 from emkit.em.mixture import Mixture, MixtureParams
 from emkit.em.online import OnlineEM, run_incremental
 from emkit.em.strategies import ALGORITHMS, EStep, get_strategy
+from emkit.executors.dask import INIT_SAMPLE_ROWS, DaskData, is_dask_array, map_blocks_of_rows
 from emkit.executors.memory import InMemory, auto_chunk_size
 from emkit.executors.stream import Stream
 from emkit.io import SaveLoadMixin
@@ -182,8 +183,15 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         -------
         self
         """
+        if is_dask_array(X):
+            return self._fit_distributed(X, sample_weight)
         warm = self.warm_start and hasattr(self, "converged_")
         return self._fit(self._validate_input(X, reset=not warm, purpose="fit"), sample_weight)
+
+    def _fit_distributed(self, X, sample_weight):
+        """:meth:`fit` on a Dask array: ``max_iter`` iterations over its blocks."""
+        return self._fit_dask(X, sample_weight, self.max_iter + 1, "batch",
+                              f"max_iter={self.max_iter} iterations", self.n_init)
 
     def _fit(self, X: Array, sample_weight) -> BaseMixture:
         """:meth:`fit` on data already validated by :meth:`_validate_input`."""
@@ -378,6 +386,8 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         if not isinstance(n_passes, Integral) or n_passes < 1:
             raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}")
         self._validate_params()
+        if is_dask_array(chunks) and update != "online":
+            return self._fit_dask(chunks, None, n_passes, update, f"n_passes={n_passes} passes")
         stream = Stream(chunks, chunk_size=self.chunk_size)
         if update == "online":
             for _ in range(n_passes):
@@ -392,35 +402,68 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         return self._fit_stream(stream, n_passes, update)
 
     def _fit_stream(self, stream: Stream, n_passes: int, update: str):
-        """Incremental or batch EM over a stream of chunks."""
+        """Incremental or batch EM over a stream of chunks, starting from the first."""
+
+        def data_of(origin, validated, like):
+            return Stream(stream.source, origin=origin, n_jobs=self.n_jobs,
+                          transform=validated, chunk_size=stream.chunk_size)
+
+        return self._fit_passes(next(stream.read()), data_of, n_passes, update,
+                                f"n_passes={n_passes} passes")
+
+    def _fit_dask(self, X, sample_weight, n_passes: int, update: str, budget: str,
+                  n_init: int = 1):
+        """EM over a Dask array, each block's E-step on its worker; the starting point
+        (origin, ``init_params``) from a uniform sample of
+        :data:`~emkit.executors.dask.INIT_SAMPLE_ROWS` rows (all rows of a smaller
+        array, which then gives the in-memory fit)."""
+        raw = DaskData(X, sample_weight)
+        first = raw.sample(INIT_SAMPLE_ROWS, check_random_state(self.random_state))
+
+        def data_of(origin, validated, like):
+            return raw.validated(lambda block: validated((block, None))[0], like.dtype, origin)
+
+        return self._fit_passes(first, data_of, n_passes, update, budget, n_init)
+
+    def _fit_passes(self, first, data_of, n_passes: int, update: str, budget: str,
+                    n_init: int = 1):
+        """Incremental or batch EM over chunked data: origin and starting parameters from
+        the ``first`` ``(rows, sample_weight)``, then ``n_passes`` passes over
+        ``data_of(origin, validated, like)``, an executor whose chunks go through
+        ``validated`` (``like``: the validated first rows); the best of ``n_init``
+        starts."""
         warm = self.warm_start and hasattr(self, "converged_")
 
         def validated(pair, reset=False):
             rows = self._validate_batch(pair[0], reset=reset)
             return rows, check_sample_weight(pair[1], rows)
 
-        X, sample_weight = validated(next(stream.read()), reset=not warm)
+        X, sample_weight = validated(first, reset=not warm)
         random_state = check_random_state(self.random_state)
         strategy = self._strategy()
         origin = self._origin(X, sample_weight)
         model = self._model()
-        params = self._starting_params(model, X, sample_weight, origin, random_state, warm)
-        data = Stream(stream.source, origin=origin, n_jobs=self.n_jobs, transform=validated,
-                      chunk_size=stream.chunk_size)
+        data = data_of(origin, validated, X)
         options = dict(
             monotonic=self.monotonic, callbacks=as_callbacks(self.callbacks),
             view=lambda p: self._public_view(p, origin), dtype=_dtype(X), strategy=strategy,
-            seed=_seed(strategy, random_state),
         )
-        if update == "incremental":
-            result = run_incremental(model, data, params, n_passes=n_passes, tol=self.tol,
-                                     **options)
-        else:
-            result = run_em(model, data, params, max_iter=n_passes - 1, tol=self.tol,
-                            verbose=self.verbose, verbose_interval=self.verbose_interval,
-                            track_elbo=_tracks_elbo(options["callbacks"]), **options)
+        best: EMResult | None = None
+        for _ in range(1 if warm else n_init):
+            params = self._starting_params(model, X, sample_weight, origin, random_state, warm)
+            seed = _seed(strategy, random_state)
+            if update == "incremental":
+                result = run_incremental(model, data, params, n_passes=n_passes, tol=self.tol,
+                                         seed=seed, **options)
+            else:
+                result = run_em(model, data, params, max_iter=n_passes - 1, tol=self.tol,
+                                verbose=self.verbose, verbose_interval=self.verbose_interval,
+                                track_elbo=_tracks_elbo(options["callbacks"]), seed=seed,
+                                **options)
+            if best is None or _final_bound(result) > _final_bound(best):
+                best = result
         self._online = None
-        self._store_result(result, origin, X, n_passes - 1, f"n_passes={n_passes} passes")
+        self._store_result(best, origin, X, n_passes - 1, budget)
         return self
 
     def _initial_params(self, model, data, X, sample_weight, origin, random_state):
@@ -481,6 +524,14 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         return resp_of
 
     # ------------------------------------------------------------------ prediction
+    def _blockwise(self, method, X, n_columns: int | None, dtype=None):
+        """``method`` over each block of rows of the Dask array ``X``: a lazy Dask array of
+        ``n_columns`` columns (one dimension for ``None``), in ``X``'s floating dtype."""
+        check_is_fitted(self)
+        if dtype is None:
+            dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+        return map_blocks_of_rows(X, method, n_columns, dtype)
+
     def _prepared(self, X):
         check_is_fitted(self)
         X = self._validate_input(X, reset=False, purpose="predict")
@@ -495,13 +546,19 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         log_prob : array of shape (n_samples,), in the namespace and on the device of X
+            (a lazy Dask array for a Dask array)
         """
+        if is_dask_array(X):
+            return self._blockwise(self.score_samples, X, None)
         model, data, prepared = self._prepared(X)
         return data.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[1])
 
     def _log_likelihood(self, X) -> tuple[float, int]:
         """Total log-likelihood of ``X`` and its number of rows."""
-        log_prob = to_numpy(self.score_samples(X), np.float64)
+        log_prob = self.score_samples(X)
+        if is_dask_array(log_prob):
+            return float(log_prob.astype(np.float64).sum().compute()), int(log_prob.shape[0])
+        log_prob = to_numpy(log_prob, np.float64)
         return float(log_prob.sum()), len(log_prob)
 
     def score(self, X, y=None):
@@ -511,11 +568,15 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
 
     def predict_proba(self, X):
         r"""Posterior responsibilities :math:`\gamma_{nk} = p(z_n = k \mid x_n)`, (n, K)."""
+        if is_dask_array(X):
+            return self._blockwise(self.predict_proba, X, self.n_components)
         model, data, prepared = self._prepared(X)
         return data.map_rows(lambda rows: log_normalize(model.log_joint(rows, prepared))[0])
 
     def predict(self, X):
         """The most probable component of each row (the argmax of the responsibilities)."""
+        if is_dask_array(X):
+            return self._blockwise(self.predict, X, None, np.dtype(np.int64))
         model, data, prepared = self._prepared(X)
         xp = data.xp
         return data.map_rows(lambda rows: xp.argmax(model.log_joint(rows, prepared), axis=1))
@@ -544,8 +605,10 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         X_imputed : array of shape (n_samples, n_features), in the namespace and on the
-            device of X
+            device of X (a lazy Dask array for a Dask array)
         """
+        if is_dask_array(X):
+            return self._blockwise(self.impute, X, X.shape[1])
         model, data, prepared = self._prepared(X)
         xp = data.xp
         if not has_missing(data.X):

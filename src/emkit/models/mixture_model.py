@@ -43,6 +43,7 @@ from emkit.distributions.poisson import Poisson, PoissonParams
 from emkit.distributions.product import Product, ProductParams
 from emkit.distributions.student_t import StudentT, StudentTParams
 from emkit.em.mixture import Mixture, MixtureParams, MixtureStatistics
+from emkit.executors.dask import is_dask_array
 from emkit.models._mixture import BaseMixture, to_like, weighted_mean
 
 __all__ = ["FAMILIES", "FamilyMixture", "KnownComponents", "MAPMixture", "MixtureModel"]
@@ -69,7 +70,7 @@ _NON_NEGATIVE = frozenset(
 )
 
 #: Families that do not marginalise missing values (they refuse NaN).
-_NO_MISSING = frozenset({"student_t", "multinomial"})
+_NO_MISSING = frozenset({"multinomial"})
 
 #: Families whose initial k-means sees the columns standardised (the others are 0/1).
 _CONTINUOUS = frozenset({"gaussian", "student_t", "lognormal", "poisson", "exponential", "gamma"})
@@ -272,8 +273,8 @@ class FamilyMixture(BaseMixture):
     builds each family with its options (``_make_family``) and names the fitted
     attributes (``_attribute``). Every family's parameters become fitted attributes, one
     per field of its parameter dataclass. Missing values (NaN, ``None`` in categorical
-    columns) are accepted and marginalised by every family but the multinomial and the
-    Student-t, which refuse them naming the column and the row.
+    columns) are accepted and marginalised by every family but the multinomial, which
+    refuses them naming the column and the row.
     """
 
     _missing_values: ClassVar[bool] = True
@@ -443,11 +444,18 @@ class FamilyMixture(BaseMixture):
         -------
         self
         """
+        use_y = self.semi_supervised and y is not None
+        if is_dask_array(X):
+            if use_y:
+                raise ValueError(
+                    "semi-supervised fitting (semi_supervised=True with y) needs X in memory, "
+                    "not a Dask array."
+                )
+            return self._fit_distributed(X, sample_weight)
         warm = self.warm_start and hasattr(self, "converged_")
         if not warm:
             self._learn_layout(X)
         X = self._validate_input(X, reset=not warm, purpose="fit")
-        use_y = self.semi_supervised and y is not None
         self._known = self._known_components(y, X.shape[0]) if use_y else None
         try:
             return self._fit(X, sample_weight)
@@ -470,6 +478,8 @@ class FamilyMixture(BaseMixture):
         :math:`\arg\max_c \sum_k p(z_n = k \mid x_{n,o})\, \theta_{kjc}`, returned as a
         level (an object array when some levels are text).
         """
+        if is_dask_array(X) and self._categorical_columns():
+            return self._blockwise(self.impute, X, X.shape[1], np.dtype(object))
         return self._decoded(super().impute(X))
 
     def sample(self, n_samples: int = 1):
@@ -667,9 +677,9 @@ class MixtureModel(FamilyMixture):
     the groups' log-densities; the M-step is each family's own closed form (see
     :mod:`emkit.distributions`). Categorical columns only give latent class analysis; mixed
     columns give clustering of mixed data. Missing values (NaN, or ``None`` in categorical
-    columns) are marginalised by every family but ``multinomial`` and ``student_t``
-    (Gaussian and log-normal groups through the conditional distribution of the missing
-    entries); :meth:`impute` fills them.
+    columns) are marginalised by every family but ``multinomial`` (Gaussian, Student-t and
+    log-normal groups through the conditional distribution of the missing entries);
+    :meth:`impute` fills them.
 
     ================ ============================= ==========================================
     family           columns                       fitted attributes
