@@ -488,7 +488,7 @@ def test_tags_say_which_estimators_accept_missing_values():
     assert BernoulliMixture().__sklearn_tags__().input_tags.allow_nan
     assert CategoricalMixture().__sklearn_tags__().input_tags.allow_nan
     assert MixtureModel().__sklearn_tags__().input_tags.allow_nan
-    assert not MixtureModel(families="student_t").__sklearn_tags__().input_tags.allow_nan
+    assert MixtureModel(families="student_t").__sklearn_tags__().input_tags.allow_nan
     assert not MixtureModel(families={"multinomial": [0]}).__sklearn_tags__().input_tags.allow_nan
     assert not VariationalGaussianMixture().__sklearn_tags__().input_tags.allow_nan
 
@@ -526,11 +526,13 @@ def test_families_that_do_not_marginalise_refuse_missing_values():
     rng = np.random.default_rng(9)
     X = rng.normal(size=(50, 2))
     X[7, 1] = np.nan
-    with pytest.raises(ValueError, match=r"StudentT column 1 holds NaN at row 7"):
-        MixtureModel(2, families="student_t", covariance_type="diag").fit(X)
     counts = rng.poisson(3.0, size=(50, 3)).astype(float)
     counts[4, 0] = np.nan
-    with pytest.raises(ValueError, match=r"Multinomial column 0 holds NaN at row 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"Multinomial column 0 holds NaN at row 4: a count vector with missing cells has "
+        r"an unknown total, so its marginal has no closed form",
+    ):
         MixtureModel(2, families="multinomial").fit(counts)
     with pytest.raises(ValueError, match=r"NaN at row 7, column 1"):
         VariationalGaussianMixture(2).fit(X)
