@@ -121,7 +121,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     X = make_blobs(n=600, d=3, k=6, seed=5)
     fits = []
     for threads in (1, 3):
-        monkeypatch.setattr(kmedoids_module, "_available_threads", lambda threads=threads: threads)
+        monkeypatch.setattr(kmedoids_module, "available_threads", lambda threads=threads: threads)
         fits.append(KMedoids(6, method="pam", init="random", random_state=2).fit(X))
     np.testing.assert_array_equal(fits[0].medoid_indices_, fits[1].medoid_indices_)
     assert fits[0].inertia_ == fits[1].inertia_

@@ -66,6 +66,7 @@ from emkit.distributions.gaussian import (
     GaussianParams,
     GaussianStatistics,
     _precision_cholesky,
+    precisions_from_cholesky,
 )
 from emkit.distributions.poisson import Poisson
 from emkit.distributions.product import (
@@ -804,12 +805,7 @@ def _log_wishart_normalizer(nu, log_det_scale, n_features: int) -> np.ndarray:
 def _precisions(posterior: NormalWishartPosterior, kind: str) -> np.ndarray:
     r""":math:`\nu_k W_k = U_k U_k^\top` in the shape of the statistics: (K, D, D) or
     (D, D) for ``'tied'``, its diagonal (K, D), or the multiple of :math:`I` (K,)."""
-    factors = posterior.precisions_cholesky
-    if kind == "full":
-        return factors @ factors.transpose(0, 2, 1)
-    if kind == "tied":
-        return factors @ factors.T
-    return factors**2
+    return precisions_from_cholesky(posterior.precisions_cholesky, kind)
 
 
 def _log_det_precision(

@@ -95,6 +95,17 @@ class GaussianParams:
     precisions_cholesky: np.ndarray
 
 
+def precisions_from_cholesky(precisions_cholesky: np.ndarray, kind: str) -> np.ndarray:
+    r"""Precisions :math:`\Lambda_k = U_k U_k^\top` from their upper factors, in the shapes
+    of scikit-learn's ``precisions_``: (K, D, D) for ``'full'``, (D, D) for ``'tied'``,
+    (K, D) for ``'diag'`` and (K,) for ``'spherical'`` (the factors' squares)."""
+    if kind == "full":
+        return precisions_cholesky @ precisions_cholesky.transpose(0, 2, 1)
+    if kind == "tied":
+        return precisions_cholesky @ precisions_cholesky.T
+    return precisions_cholesky**2
+
+
 @dataclasses.dataclass(frozen=True)
 class GaussianStatistics(Statistics):
     r"""Responsibility-weighted sums about a reference point :math:`c_k` per component.

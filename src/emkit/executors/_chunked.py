@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,10 @@ import numpy as np
 from emkit._backend import Array, log_normalize, namespace, to_numpy
 from emkit.distributions._base import Statistics
 
-__all__ = ["ChunkResult", "ChunkedData", "PassResult", "ordered_map"]
+__all__ = [
+    "ChunkResult", "ChunkedData", "PassResult", "available_cores", "available_threads",
+    "ordered_map", "threads_for",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +88,26 @@ def _expect(model, rows, weights, prepared, estep, index: int) -> ChunkResult:
         index, chunk.stats.astype(float64), float(chunk.log_likelihood), float(chunk.weight),
         sums,
     )
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def available_threads() -> int:
+    """:func:`available_cores`, capped by ``OMP_NUM_THREADS`` when set (the k-means
+    family's own thread pools follow scikit-learn's OpenMP convention)."""
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    cores = available_cores()
+    return max(1, min(cores, int(limit))) if limit.isdigit() else cores
+
+
+def threads_for(n_jobs: int | None) -> int:
+    """Threads for ``n_jobs``: ``None`` or -1 for every available core, else at least 1."""
+    return available_cores() if n_jobs in (None, -1) else max(1, n_jobs)
 
 
 def ordered_map(

@@ -9,7 +9,6 @@ second moments free of cancellation for data far from zero.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from emkit._backend import (
     namespace,
     to_numpy,
 )
-from emkit.executors._chunked import ChunkedData, PassResult, ordered_map
+from emkit.executors._chunked import ChunkedData, PassResult, ordered_map, threads_for
 
 __all__ = ["InMemory", "PassResult", "auto_chunk_size", "chunk_bounds"]
 
@@ -110,11 +109,7 @@ class InMemory(ChunkedData):
     def _threads(self, n_chunks: int) -> int:
         if is_torch(self.X) or n_chunks < 2:
             return 1
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1
-        )
-        wanted = available if self.n_jobs in (None, -1) else max(1, self.n_jobs)
-        return min(wanted, n_chunks)
+        return min(threads_for(self.n_jobs), n_chunks)
 
     def _pass(
         self, work: Callable[..., Any], prepare: Callable[[Array], Any] | None = None

@@ -10,14 +10,13 @@ lazily, chunk by chunk.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from emkit._backend import Array, as_backend, is_torch, namespace, to_numpy
-from emkit.executors._chunked import ChunkedData, ordered_map
+from emkit.executors._chunked import ChunkedData, ordered_map, threads_for
 
 __all__ = ["ARRAY_CHUNK_ROWS", "Stream"]
 
@@ -112,10 +111,7 @@ class Stream(ChunkedData):
     def _threads(self, like: Array) -> int:
         if is_torch(like):
             return 1
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1
-        )
-        return available if self.n_jobs in (None, -1) else max(1, self.n_jobs)
+        return threads_for(self.n_jobs)
 
     def _pass(
         self, work: Callable[..., Any], prepare: Callable[[Array], Any] | None = None

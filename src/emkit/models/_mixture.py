@@ -275,6 +275,9 @@ class BaseMixture(SaveLoadMixin, DensityMixin, BaseEstimator):
         one EM step from the current parameters, or, on an unfitted model, from the
         initialisation ``init_params`` on this batch (which then needs at least
         ``n_components`` rows). :meth:`fit` ends the stream. Components are not re-seeded.
+        Estimators with priors (pseudo-counts, a Dirichlet prior on the weights) run the
+        M-step on :math:`N_t s_t`, :math:`N_t` the weight seen so far, so that the prior
+        weighs as in :meth:`fit` on those rows.
 
         Parameters
         ----------

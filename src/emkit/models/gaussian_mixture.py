@@ -10,7 +10,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from emkit._backend import Array, to_numpy
-from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian, GaussianParams
+from emkit.distributions.gaussian import (
+    COVARIANCE_TYPES,
+    Gaussian,
+    GaussianParams,
+    precisions_from_cholesky,
+)
 from emkit.em.mixture import MixtureParams
 from emkit.models._mixture import BaseMixture, to_like, weighted_mean
 
@@ -304,12 +309,7 @@ class GaussianMixture(BaseMixture):
     ) -> dict[str, np.ndarray]:
         gaussian: GaussianParams = params.components
         prec_chol = gaussian.precisions_cholesky
-        if self.covariance_type == "full":
-            precisions = prec_chol @ prec_chol.transpose(0, 2, 1)
-        elif self.covariance_type == "tied":
-            precisions = prec_chol @ prec_chol.T
-        else:
-            precisions = prec_chol**2
+        precisions = precisions_from_cholesky(prec_chol, self.covariance_type)
         return {
             "weights_": params.weights,
             "means_": gaussian.means + (0.0 if origin is None else origin),

@@ -29,7 +29,6 @@ updated with the contributions of the points whose assignment changed.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +54,7 @@ from threadpoolctl import threadpool_limits
 
 from emkit._backend import Array, as_backend, device_of, namespace, to_numpy
 from emkit._validation import check_data, check_finite, check_n_samples, check_sample_weight
+from emkit.executors._chunked import available_threads
 
 __all__ = ["KMeans", "OnlineKMeans"]
 
@@ -74,16 +74,6 @@ SCREEN_INDEX_BITS = 8
 FLOAT32_ROUNDOFF = 2.0**-24
 SCREEN_LARGEST = 2.0**100
 SCREEN_FLOOR = 2.0**-100
-
-
-def _available_threads() -> int:
-    """CPU cores this process may use, capped by ``OMP_NUM_THREADS`` when set."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    limit = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cores, int(limit))) if limit.isdigit() else cores
 
 
 def _screen_margin(n_clusters: int, n_features: int) -> float:
@@ -155,7 +145,7 @@ class _Data:
         widest = max(n_clusters, self.n_features + 2)
         self.rows = chunk_size if chunk_size is not None else max(64, budget // widest)
         n_blocks = math.ceil(self.n_samples / self.rows)
-        self.n_threads = min(_available_threads(), n_blocks) if self.on_numpy else 1
+        self.n_threads = min(available_threads(), n_blocks) if self.on_numpy else 1
         self._pool = self._blas = None
         if self.n_threads > 1:
             self._blas = threadpool_limits(limits=1, user_api="blas")

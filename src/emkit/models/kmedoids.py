@@ -49,7 +49,7 @@ from threadpoolctl import threadpool_limits
 
 from emkit._backend import to_numpy
 from emkit._validation import check_data, check_n_samples, describe_position
-from emkit.models.kmeans import _available_threads
+from emkit.executors._chunked import available_threads
 
 __all__ = ["KMedoids"]
 
@@ -418,7 +418,7 @@ def _swap(dist: _Dissimilarities, medoids: np.ndarray, to_medoids: np.ndarray,
     state = _SwapState(to_medoids)
     towards = dist.columns(state.order)
     rows = max(1, min(SWAP_BLOCK_ELEMENTS // n, dist.rows_per_block, n))
-    threads = max(1, min(_available_threads(), dist.rows_per_block // rows, math.ceil(n / rows)))
+    threads = max(1, min(available_threads(), dist.rows_per_block // rows, math.ceil(n / rows)))
     # Reused for every block (fresh arrays of this size cost page faults): per thread, a
     # block of dissimilarities and the scratch of the changes.
     buffers = np.empty((threads, 2, rows, n))

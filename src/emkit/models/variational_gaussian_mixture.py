@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_array
 
 from emkit._backend import Array, as_backend, is_torch, to_numpy
 from emkit.distributions.conjugate import NormalWishartPosterior
-from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian
+from emkit.distributions.gaussian import COVARIANCE_TYPES, Gaussian, precisions_from_cholesky
 from emkit.em.mixture import Mixture
 from emkit.em.variational import (
     WEIGHT_PRIOR_TYPES,
@@ -448,12 +448,7 @@ degrees_of_freedom_prior_, covariance_prior_
     ) -> dict[str, np.ndarray]:
         gaussian: NormalWishartPosterior = params.components
         prec_chol = gaussian.precisions_cholesky
-        if self.covariance_type == "full":
-            precisions = prec_chol @ prec_chol.transpose(0, 2, 1)
-        elif self.covariance_type == "tied":
-            precisions = prec_chol @ prec_chol.T
-        else:
-            precisions = prec_chol**2
+        precisions = precisions_from_cholesky(prec_chol, self.covariance_type)
         nu = gaussian.degrees_of_freedom
         return {
             "weights_": params.weights,
